@@ -1,0 +1,112 @@
+"""The check framework: a registry of named checks and the loop that runs them safely."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..catalogue import Catalogue, Exercise
+from ..results import ERROR, FAILED, PASSED, CheckResult, Report
+from ..runner import AppFailed, LocalRunner
+
+CHECK_TIMEOUT = 30.0
+
+
+class CheckFailed(Exception):
+    """The learner's app does not do what the check expects; the message says what was seen."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """A named, documented function that inspects an app and returns what it saw."""
+
+    id: str
+    factor: int
+    title: str
+    hint: str
+    func: Callable[["CheckContext"], str]
+    timeout: float = CHECK_TIMEOUT
+
+    @property
+    def doc(self) -> str:
+        return (self.func.__doc__ or "").strip()
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+def check(id: str, *, factor: int, title: str, hint: str, timeout: float = CHECK_TIMEOUT):
+    """Register a check function under id."""
+    def register(func):
+        if id in REGISTRY:
+            raise ValueError(f"check {id!r} is defined twice")
+        REGISTRY[id] = Check(id, factor, title, hint, func, timeout)
+        return func
+    return register
+
+
+@dataclass
+class CheckContext:
+    """What a check may look at: the learner's folder and a runner to start the app with."""
+
+    path: Path
+    runner: LocalRunner
+    catalogue: Catalogue | None = None
+
+
+def get(check_id: str) -> Check:
+    _load_all()
+    return REGISTRY[check_id]
+
+
+def _load_all() -> None:
+    from . import codebase, config, dependencies  # noqa: F401  (registers the checks)
+
+
+def run_check(chk: Check, path: Path, runner_factory, catalogue: Catalogue | None = None) -> CheckResult:
+    """Run one check in its own runner with a hard time limit; never raise."""
+    outcome: dict[str, object] = {}
+    runner = runner_factory(path)
+
+    def body():
+        try:
+            outcome["message"] = chk.func(CheckContext(path, runner, catalogue))
+            outcome["status"] = PASSED
+        except (CheckFailed, AppFailed) as exc:
+            outcome["status"], outcome["message"] = FAILED, str(exc)
+        except Exception as exc:  # a bug or a broken machine, not the learner's app
+            outcome["status"] = ERROR
+            outcome["message"] = f"the check itself could not run: {type(exc).__name__}: {exc}"
+
+    started = time.monotonic()
+    worker = threading.Thread(target=body, daemon=True, name=f"check {chk.id}")
+    worker.start()
+    worker.join(chk.timeout)
+    if worker.is_alive():
+        runner.close()  # stopping the app unblocks a check waiting on it
+        worker.join(5)
+        outcome = {"status": FAILED,
+                   "message": f"the check did not finish within {chk.timeout:g} s: the app hung and was stopped"}
+    runner.close()
+    return CheckResult(chk.id, chk.title, chk.factor, str(outcome["status"]), str(outcome["message"]),
+                       chk.hint, round(time.monotonic() - started, 3))
+
+
+def run_exercise(exercise: Exercise, path: Path, catalogue: Catalogue, *, runner: str = "local",
+                 check_ids: list[str] | None = None) -> Report:
+    """Run an exercise's checks (or the given ones) against the folder at path."""
+    _load_all()
+    factory = _runner_factory(runner, catalogue.app)
+    report = Report(exercise.id, str(path), runner)
+    for check_id in check_ids or exercise.checks:
+        report.results.append(run_check(REGISTRY[check_id], Path(path), factory, catalogue))
+    return report
+
+
+def _runner_factory(name: str, app: str):
+    if name == "local":
+        return lambda path: LocalRunner(path, app)
+    raise ValueError(f"unknown runner {name!r}: expected local")

@@ -1,0 +1,62 @@
+"""The `factorlab` command line: it only wires commands to their modules."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .catalogue import CatalogueError
+from .commands import UsageError
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="factorlab", description="The Twelve-Factor App course: check your work.")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, help, func, with_id=True):
+        p = sub.add_parser(name, help=help, description=help)
+        if with_id:
+            p.add_argument("id", help="exercise: 03, 03_config or config")
+        p.set_defaults(func=func)
+        return p
+
+    from .commands import check, hint, listing, reset, solution, watch
+
+    command("list", "list the exercises", listing.list_exercises, with_id=False)
+    p = command("check", "run an exercise's checks (exit 0 pass, 1 fail, 2 error)", check.run)
+    p.add_argument("--path", help="the folder to check (default: exercises/ID)")
+    p.add_argument("--runner", choices=["local"], default="local", help="where the app runs")
+    p.add_argument("--json", action="store_true", help="print results as JSON (docs/results.md)")
+    p.add_argument("--cumulative", action="store_true", help="also run every earlier factor's checks")
+    command("hint", "show one more hint", hint.run)
+    p = command("solution", "show the diff to the reference solution", solution.run)
+    p.add_argument("--path", help="your folder (default: exercises/ID)")
+    p.add_argument("--force", action="store_true", help="show it even before your check passed")
+    p = command("reset", "restore the exercise's starter files", reset.run)
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    command("progress", "show which factors you have passed", listing.show_progress, with_id=False)
+    p = command("watch", "re-run the check whenever you save", watch.run)
+    p.add_argument("--path", help="the folder to watch (default: exercises/ID)")
+    p.add_argument("--poll", action="store_true", help="poll for changes (for file systems without events)")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between polls (default 1)")
+    p.add_argument("--max-runs", type=int, default=0, help=argparse.SUPPRESS)
+    command("binder", "print the Binder launch link for this checkout's origin", listing.binder, with_id=False)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UsageError, CatalogueError) as exc:
+        print(f"factorlab: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # never show the learner a traceback from factorlab itself
+        print(f"factorlab: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

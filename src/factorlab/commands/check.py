@@ -1,0 +1,33 @@
+"""`factorlab check ID`: run an exercise's checks and record the verdict."""
+
+from __future__ import annotations
+
+from .. import catalogue as cat
+from ..checks import run_exercise
+from ..progress import Progress
+from ..results import ERROR, FAILED, Report
+from . import exercise_folder, ready_exercise
+
+
+def check(catalogue: cat.Catalogue, key: str, path: str | None = None, *, runner: str = "local",
+          cumulative: bool = False, record: bool = True) -> Report:
+    """Check a folder against an exercise (and, if cumulative, every earlier one) and record progress."""
+    exercise = ready_exercise(catalogue, key)
+    folder = exercise_folder(catalogue, exercise, path)
+    ids = [c for ex in catalogue.before(exercise) for c in ex.checks] if cumulative else []
+    report = run_exercise(exercise, folder, catalogue, runner=runner, check_ids=ids + list(exercise.checks))
+    if record:
+        Progress.load(catalogue.root).record(exercise.id, report.passed)
+    return report
+
+
+def exit_code(report: Report) -> int:
+    statuses = {r.status for r in report.results}
+    return 1 if FAILED in statuses else 2 if ERROR in statuses else 0
+
+
+def run(args) -> int:
+    catalogue = cat.load()
+    report = check(catalogue, args.id, args.path, runner=args.runner, cumulative=args.cumulative)
+    print(report.to_json() if args.json else report.to_text())
+    return exit_code(report)

@@ -1,0 +1,269 @@
+"""Helpers the notebooks call: workspaces, file edits, a running app, checkpoints, buttons and quizzes.
+
+Everything here prints stable text (no ports, pids, temporary paths or random codes),
+so executed notebooks give the same outputs on every run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import difflib
+import html
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from . import catalogue as cat
+from .checks import run_exercise
+from .progress import Progress
+from .results import Report
+from .runner import IGNORED, LocalRunner, RunningApp
+
+_course: cat.Catalogue | None = None
+
+
+def course() -> cat.Catalogue:
+    global _course
+    if _course is None:
+        _course = cat.load()
+    return _course
+
+
+def rel(path: Path) -> str:
+    """A path as the learner sees it: relative to the course root."""
+    try:
+        return Path(path).resolve().relative_to(course().root).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
+# --- workspaces and files -------------------------------------------------------------------
+
+def workspace(key: str) -> Path:
+    """Make a fresh copy of the app state this notebook starts from, under workspace/ID."""
+    exercise = course().get(key)
+    source = course().starting_point(exercise)
+    dest = course().root / "workspace" / exercise.id
+    stop_all()
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(source, dest, ignore=IGNORED)
+    print(f"Fresh workspace {rel(dest)}, a copy of {rel(source)}")
+    return dest
+
+
+def files(folder: Path) -> None:
+    """List a folder's files, as `ls -a` would, without tool folders."""
+    for path in sorted(Path(folder).iterdir()):
+        if path.name not in (".git", "__pycache__"):
+            print(path.name + ("/" if path.is_dir() else ""))
+
+
+def show(path: Path, start: int = 1, end: int | None = None) -> None:
+    """Print lines start..end of a file with their numbers."""
+    lines = Path(path).read_text().splitlines()
+    end = end or len(lines)
+    for number in range(start, min(end, len(lines)) + 1):
+        print(f"{number:>4}  {lines[number - 1]}")
+
+
+def grep(folder: Path, pattern: str) -> None:
+    """Print file:line: text for every line under folder that matches a regular expression."""
+    regex = re.compile(pattern)
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_file() and ".git" not in path.parts and "__pycache__" not in path.parts:
+            try:
+                text = path.read_text()
+            except (UnicodeDecodeError, OSError):
+                continue
+            for number, line in enumerate(text.splitlines(), 1):
+                if regex.search(line):
+                    print(f"{path.relative_to(folder).as_posix()}:{number}: {line.strip()}")
+
+
+def diff(old: Path, new: Path, context: int = 2) -> None:
+    """Print a unified diff between two files."""
+    a, b = Path(old), Path(new)
+    lines = difflib.unified_diff(a.read_text().splitlines(), b.read_text().splitlines(),
+                                 a.name if a.name != b.name else f"a/{a.name}",
+                                 b.name if a.name != b.name else f"b/{b.name}", n=context, lineterm="")
+    print("\n".join(lines) or "(no differences)")
+
+
+def replace(path: Path, old: str, new: str) -> None:
+    """Replace one exact passage of a file and print the change as a diff."""
+    path = Path(path)
+    text = path.read_text()
+    if text.count(old) != 1:
+        found = "not found" if old not in text else f"found {text.count(old)} times"
+        raise ValueError(f"the passage to replace was {found} in {path.name}: was the cell run twice?")
+    updated = text.replace(old, new)
+    path.write_text(updated)
+    change = difflib.unified_diff(text.splitlines(), updated.splitlines(), path.name, path.name, n=1, lineterm="")
+    print("\n".join(list(change)[2:]))
+
+
+def write(path: Path, text: str) -> None:
+    """Write a whole file and say so."""
+    path = Path(path)
+    path.write_text(text)
+    print(f"wrote {path.name} ({len(text.splitlines())} lines)")
+
+
+def delete(path: Path) -> None:
+    Path(path).unlink()
+    print(f"deleted {Path(path).name}")
+
+
+def sh(command: str, cwd: Path, timeout: float = 120) -> int:
+    """Run a shell command in cwd, print what it printed, and return its exit code."""
+    try:
+        done = subprocess.run(command, shell=True, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"(stopped after {timeout:g} s)")
+        return 124
+    output = (done.stdout + done.stderr).rstrip()
+    if output:
+        print(output)
+    return done.returncode
+
+
+# --- a running app ----------------------------------------------------------------------------
+
+_running: list["App"] = []
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?")
+PORT = re.compile(r"(127\.0\.0\.1|localhost):(\d{4,5})")
+
+
+class Response:
+    """An HTTP response that prints as stable text: status, a few headers, the body."""
+
+    def __init__(self, raw, app: "App"):
+        self.raw, self.status_code, self.app = raw, raw.status_code, app
+
+    def json(self):
+        return self.raw.json()
+
+    @property
+    def text(self) -> str:
+        return self.raw.text
+
+    def __repr__(self) -> str:
+        lines = [f"HTTP {self.status_code}"]
+        if "Location" in self.raw.headers:
+            lines.append(f"Location: {self.raw.headers['Location']}")
+        kind = self.raw.headers.get("Content-Type", "")
+        if 300 <= self.status_code < 400:
+            pass
+        elif "json" in kind:
+            lines.append(json.dumps(self.raw.json(), indent=2))
+        elif "html" in kind:
+            text = re.sub(r"(?s)<(style|script).*?</\1>", " ", self.raw.text)
+            text = html.unescape(re.sub(r"<[^>]+>", "\n", text))
+            lines.extend(line.strip() for line in text.splitlines() if line.strip())
+        elif self.raw.text:
+            lines.append(self.raw.text.strip())
+        return self.app.mask("\n".join(lines))
+
+
+class App:
+    """Shortly running from a folder in place (not a copy), stopped by stop() or when the kernel goes."""
+
+    def __init__(self, folder: Path, env: dict[str, str] | None = None):
+        self.folder = Path(folder)
+        self.runner = LocalRunner(self.folder, course().app)
+        self.running: RunningApp = self.runner.start(env or {}, workspace=self.folder)
+        self.codes: dict[str, str] = {}
+        _running.append(self)
+        print(f"Shortly is running from {rel(self.folder)}")
+
+    def mask(self, text: str) -> str:
+        """Replace what changes between runs (ports, times, random codes) with stable names."""
+        for match in re.finditer(r'"code":\s*"(\w+)"', text):
+            self.codes.setdefault(match.group(1), f"<code{len(self.codes) + 1}>")
+        for code, name in self.codes.items():
+            text = re.sub(rf"\b{re.escape(code)}\b", name, text)
+        text = TIMESTAMP.sub("<time>", text)
+        return PORT.sub(lambda m: m.group(0) if m.group(2) == "5000" else f"{m.group(1)}:<port>", text)
+
+    def get(self, path: str, **kwargs) -> Response:
+        return Response(self.running.get(path, **kwargs), self)
+
+    def post(self, path: str, **kwargs) -> Response:
+        return Response(self.running.post(path, **kwargs), self)
+
+    def logs(self) -> None:
+        print(self.mask(self.running.output()))
+
+    def stop(self) -> None:
+        if self in _running:
+            self.runner.close()
+            _running.remove(self)
+            print("Shortly stopped")
+
+    def __enter__(self) -> "App":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def stop_all() -> None:
+    """Stop every app a notebook started (also runs when the kernel exits)."""
+    for app in list(_running):
+        app.stop()
+
+
+atexit.register(stop_all)
+
+
+# --- checks, buttons, quizzes ----------------------------------------------------------------
+
+def checkpoint(key: str, path: Path, *, cumulative: bool = False) -> Report:
+    """Run an exercise's checks on a folder, record progress, and return the report (shown as a table)."""
+    exercise = course().get(key)
+    ids = [c for ex in course().before(exercise) for c in ex.checks] if cumulative else []
+    report = run_exercise(exercise, Path(path), course(), check_ids=ids + list(exercise.checks))
+    report.path = rel(path)
+    Progress.load(course().root).record(exercise.id, report.passed)
+    return report
+
+
+def check_button(key: str, path: Path | None = None):
+    """A "Check my work" button that runs the exercise's check and shows the result table."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    exercise = course().get(key)
+    folder = Path(path) if path else exercise.starter
+    button = widgets.Button(description="Check my work", icon="check", button_style="primary")
+    out = widgets.Output()
+
+    def on_click(_):
+        out.clear_output()
+        with out:
+            print(f"Checking {rel(folder)} …")
+            report = checkpoint(exercise.id, folder)
+            out.clear_output()
+            display(report)
+
+    button.on_click(on_click)
+    return widgets.VBox([widgets.HTML(f"<b>{html.escape(exercise.title)}</b>: checks {html.escape(rel(folder))}"),
+                         button, out])
+
+
+def quiz(question: str, options: list[str], answer: int, why: str):
+    """A multiple-choice question that says whether the choice is right, and why."""
+    import ipywidgets as widgets
+
+    choice = widgets.RadioButtons(options=options, value=None, layout={"width": "max-content"})
+    feedback = widgets.HTML()
+
+    def on_change(change):
+        right = change["new"] == options[answer]
+        feedback.value = ("✅ Right. " if right else "❌ Not quite. ") + html.escape(why if right else
+                                                                              "Think again, or pick another.")
+
+    choice.observe(on_change, names="value")
+    return widgets.VBox([widgets.HTML(f"<b>{html.escape(question)}</b>"), choice, feedback])

@@ -1,0 +1,177 @@
+"""Start untrusted commands so that they can always be stopped, and bound their output."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+OUTPUT_LIMIT = 64 * 1024
+MARKER = "FACTORLAB_RUN_ID"
+_PR_SET_PDEATHSIG = 1
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing is listening on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Tell whether something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class BoundedOutput:
+    """Keep the head and the tail of a stream, counting what was dropped."""
+
+    def __init__(self, limit: int = OUTPUT_LIMIT):
+        self.limit = limit
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+        self.lock = threading.Lock()
+
+    def feed(self, chunk: bytes) -> None:
+        with self.lock:
+            self.total += len(chunk)
+            room = self.limit // 2 - len(self.head)
+            if room > 0:
+                self.head += chunk[:room]
+                chunk = chunk[room:]
+            self.tail += chunk
+            del self.tail[: max(0, len(self.tail) - self.limit // 2)]
+
+    def text(self) -> str:
+        with self.lock:
+            dropped = self.total - len(self.head) - len(self.tail)
+            middle = f"\n[… {dropped} bytes of output left out …]\n" if dropped > 0 else ""
+            return (bytes(self.head).decode(errors="replace") + middle
+                    + bytes(self.tail).decode(errors="replace"))
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this child if the process that started it dies (kernel crash)."""
+    os.setpgrp()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+@dataclass(eq=False)
+class Process:
+    """A command running in its own process group, its output read into a bounded buffer."""
+
+    popen: subprocess.Popen
+    run_id: str
+    output: BoundedOutput = field(default_factory=BoundedOutput)
+
+    @classmethod
+    def start(cls, argv: list[str], *, cwd: str, env: dict[str, str]) -> "Process":
+        run_id = uuid.uuid4().hex
+        env = {**env, MARKER: run_id, "PYTHONUNBUFFERED": "1"}
+        popen = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, preexec_fn=_die_with_parent, close_fds=True,
+        )
+        proc = cls(popen, run_id)
+        threading.Thread(target=proc._pump, daemon=True).start()
+        _live.add(proc)
+        return proc
+
+    def _pump(self) -> None:
+        stream = self.popen.stdout
+        while True:
+            chunk = stream.read1(65536)
+            if not chunk:
+                break
+            self.output.feed(chunk)
+        stream.close()
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def poll(self) -> int | None:
+        return self.popen.poll()
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def signal(self, signum: int) -> None:
+        """Send a signal to the whole process group."""
+        try:
+            os.killpg(self.popen.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def stop(self, grace: float = 3.0) -> int | None:
+        """SIGTERM the group, SIGKILL what is left after `grace` seconds, and reap everything."""
+        if self.poll() is None:
+            self.signal(signal.SIGTERM)
+            if self.wait(grace) is None:
+                self.signal(signal.SIGKILL)
+                self.wait(5)
+        self.signal(signal.SIGKILL)  # children that outlived their parent in the group
+        kill_marked(self.run_id)
+        _live.discard(self)
+        return self.poll()
+
+
+def kill_marked(run_id: str) -> int:
+    """SIGKILL every process whose environment carries our run marker (it escaped its group)."""
+    needle = f"{MARKER}={run_id}".encode()
+    killed = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if needle in fh.read().split(b"\0"):
+                    os.kill(int(entry), signal.SIGKILL)
+                    killed += 1
+        except (OSError, ValueError):
+            continue
+    return killed
+
+
+def wait_for_port(proc: Process, port: int, timeout: float) -> bool:
+    """Wait until the process listens on port; False if it exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_open(port):
+            return True
+        if proc.poll() is not None:
+            return port_open(port)
+        time.sleep(0.03)
+    return False
+
+
+_live: set[Process] = set()
+
+
+def stop_all() -> None:
+    """Stop every process this module started and has not stopped yet."""
+    for proc in list(_live):
+        proc.stop(grace=1.0)
+
+
+import atexit  # noqa: E402  (registered last so it runs after the class exists)
+
+atexit.register(stop_all)

@@ -1,0 +1,95 @@
+"""Check results: one per check, gathered in a report that prints, renders and serialises."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import asdict, dataclass, field
+
+SCHEMA_VERSION = 1
+PASSED, FAILED, ERROR = "passed", "failed", "error"
+_MARK = {PASSED: "✅", FAILED: "❌", ERROR: "⚠️"}
+
+
+@dataclass
+class CheckResult:
+    """The verdict of one check."""
+
+    check: str
+    title: str
+    factor: int
+    status: str
+    message: str
+    hint: str = ""
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == PASSED
+
+
+@dataclass
+class Report:
+    """The results of checking one folder against one exercise."""
+
+    exercise: str
+    path: str
+    runner: str
+    results: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.results) and all(r.ok for r in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every check passed, 1 otherwise (errors included: the app did not pass)."""
+        return 0 if self.passed else 1
+
+    def summary(self) -> str:
+        counts = {s: sum(r.status == s for r in self.results) for s in (PASSED, FAILED, ERROR)}
+        words = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        return f"{self.exercise}: {words or 'no checks'}"
+
+    def to_dict(self) -> dict:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "exercise": self.exercise,
+            "path": self.path,
+            "runner": self.runner,
+            "passed": self.passed,
+            "results": [asdict(r) for r in self.results],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+    def to_text(self, color: bool = False) -> str:
+        lines = []
+        for r in self.results:
+            mark = _MARK[r.status]
+            lines.append(f"{mark} {r.title} [{r.check}]")
+            lines.extend("   " + line for line in r.message.splitlines())
+            if not r.ok and r.hint:
+                lines.append(f"   hint: {r.hint}")
+        lines.append(self.summary())
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            "<tr>"
+            f"<td>{_MARK[r.status]} {r.status}</td>"
+            f"<td><b>{html.escape(r.title)}</b><br><code>{html.escape(r.check)}</code></td>"
+            f"<td style='white-space:pre-wrap;text-align:left'>{html.escape(r.message)}</td>"
+            f"<td style='text-align:left'>{html.escape(r.hint) if not r.ok else ''}</td>"
+            "</tr>"
+            for r in self.results
+        )
+        return (
+            f"<table><caption style='text-align:left'>{html.escape(self.summary())}</caption>"
+            "<thead><tr><th>result</th><th>check</th><th>what was seen</th><th>hint</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+        )
