@@ -25,6 +25,8 @@ class Exercise:
     url: str
     root: Path
     minutes: int = 0
+    sin: str = ""
+    fix: str = ""
     checks: tuple[str, ...] = ()
     hints: tuple[str, ...] = ()
 
@@ -105,6 +107,7 @@ def load(root: Path | None = None) -> Catalogue:
         Exercise(
             id=item["id"], factor=item["factor"], title=item["title"], summary=item.get("summary", ""),
             url=item.get("url", ""), root=root, minutes=item.get("minutes", 0),
+            sin=item.get("sin", ""), fix=item.get("fix", ""),
             checks=tuple(item.get("checks", ())), hints=tuple(item.get("hints", ())),
         )
         for item in data.get("exercise", [])

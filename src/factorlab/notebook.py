@@ -267,3 +267,30 @@ def quiz(question: str, options: list[str], answer: int, why: str):
 
     choice.observe(on_change, names="value")
     return widgets.VBox([widgets.HTML(f"<b>{html.escape(question)}</b>"), choice, feedback])
+
+
+def scorecard(folder: Path | None = None):
+    """The twelve factors as a table: the sin, the fix, and what the checks say about folder (default: legacy)."""
+    from IPython.display import HTML
+
+    import tempfile
+
+    if folder is None:  # a copy outside any repository: the legacy app has no version control of its own
+        tmp = tempfile.mkdtemp(prefix="factorlab-legacy-")
+        folder = Path(shutil.copytree(course().legacy, Path(tmp) / "legacy", ignore=IGNORED))
+    rows = []
+    for ex in course().exercises:
+        if ex.ready:
+            report = run_exercise(ex, folder, course())
+            failing = sum(not r.ok for r in report.results)
+            verdict = f"❌ {failing} of {len(report.results)} checks fail" if failing else "✅ passes"
+        else:
+            verdict = "checks arrive with this factor's notebook"
+        rows.append(f"<tr><td>{ex.factor}</td><td><a href='{html.escape(ex.url)}'>{html.escape(ex.title)}</a></td>"
+                    f"<td style='text-align:left'>{html.escape(ex.sin)}</td>"
+                    f"<td style='text-align:left'>{html.escape(ex.fix)}</td><td>{verdict}</td></tr>")
+    if str(folder).startswith(tempfile.gettempdir()):
+        shutil.rmtree(folder.parent, ignore_errors=True)
+    return HTML("<table><thead><tr><th>#</th><th>factor</th><th>the sin in the legacy app</th>"
+                "<th>the fix you will make</th><th>checks today</th></tr></thead><tbody>"
+                + "".join(rows) + "</tbody></table>")

@@ -25,7 +25,11 @@ def _git(path: Path, *args: str) -> subprocess.CompletedProcess:
        hint="Run `git init`, `git add -A` and `git commit -m 'One codebase'` in the app's folder.")
 def git_repository(ctx: CheckContext) -> str:
     """The app's folder is inside a git work tree that has commits and tracks the app module."""
-    if _git(ctx.path, "rev-parse", "--is-inside-work-tree").returncode != 0:
+    inside = _git(ctx.path, "rev-parse", "--is-inside-work-tree").returncode == 0
+    if inside and _git(ctx.path, "check-ignore", "-q", ".").returncode == 0:
+        raise CheckFailed("Seen: the folder sits inside another repository that ignores it, so nothing tracks it.\n"
+                          "Expected: a git repository of the app's own (git init, then a first commit).")
+    if not inside:
         raise CheckFailed("Seen: the folder is not inside a git repository.\n"
                           "Expected: the code under version control (git init, then a first commit).")
     if _git(ctx.path, "rev-parse", "--verify", "HEAD").returncode != 0:
