@@ -95,9 +95,9 @@ def origin_binder_url(repo_dir: str | Path = ".") -> str:
 
     origin = _git(repo_dir, "remote", "get-url", "origin")
     if origin.returncode != 0 or not origin.stdout.strip():
-        detail = origin.stderr.strip() or "git remote get-url origin printed nothing"
+        detail = re.sub(r"^(error|fatal): ", "", origin.stderr.strip()) or "origin has no URL"
         raise ValueError(
-            f"no origin remote: {detail}. Push your fork to GitHub and add it with "
+            f"no origin remote: {detail.rstrip('.')}; push your fork to GitHub and add it with "
             "`git remote add origin https://github.com/YOU/REPO.git`"
         )
 

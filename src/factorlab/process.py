@@ -81,7 +81,8 @@ class Process:
 
     @classmethod
     def start(cls, argv: list[str], *, cwd: str, env: dict[str, str]) -> "Process":
-        run_id = uuid.uuid4().hex
+        # A caller (the test suite) may prefix run ids to recognise its own processes.
+        run_id = os.environ.get("FACTORLAB_RUN_PREFIX", "") + uuid.uuid4().hex
         env = {**env, MARKER: run_id, "PYTHONUNBUFFERED": "1"}
         popen = subprocess.Popen(
             argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

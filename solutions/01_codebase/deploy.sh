@@ -1,0 +1,19 @@
+#!/bin/bash
+# Deploy Shortly on this box: ./deploy.sh (as the shortly user, from the app folder).
+set -e
+cd "$(dirname "$0")"
+
+git pull
+
+# never ship with the debugger on
+sed -i 's/^DEBUG = True/DEBUG = False/' shortly.py
+
+if [ -f shortly.pid ]; then
+    kill "$(cat shortly.pid)" 2>/dev/null || true
+    rm -f shortly.pid
+    sleep 2
+fi
+
+nohup python3 shortly.py --daemon > /dev/null 2>&1 &
+sleep 1
+echo "Shortly restarted (pid $(cat shortly.pid 2>/dev/null || echo '?'))"

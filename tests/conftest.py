@@ -1,0 +1,70 @@
+"""Shared fixtures: the real course, a tiny fake course, and a leak guard for processes and ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from factorlab import catalogue
+
+ROOT = Path(__file__).resolve().parents[1]
+FAKE = Path(__file__).with_name("fakecourse")
+# Every process factorlab starts during this test run carries this prefix in its run marker.
+RUN_PREFIX = f"test{os.getpid()}-"
+os.environ["FACTORLAB_RUN_PREFIX"] = RUN_PREFIX
+
+
+@pytest.fixture(scope="session")
+def course() -> catalogue.Catalogue:
+    return catalogue.load(ROOT)
+
+
+@pytest.fixture
+def fake_course(tmp_path, monkeypatch) -> catalogue.Catalogue:
+    """A copy of tests/fakecourse in tmp_path, made the course factorlab sees."""
+    root = tmp_path / "fakecourse"
+    shutil.copytree(FAKE, root)
+    monkeypatch.setenv("FACTORLAB_COURSE", str(root))
+    return catalogue.load(root)
+
+
+def outside_git(tmp_path: Path, source: Path, name: str = "app") -> Path:
+    """Copy an app folder somewhere no git repository reaches (tmp_path is outside the course)."""
+    dest = tmp_path / name
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: float = 120,
+            input: str | None = None) -> subprocess.CompletedProcess:
+    """Run the factorlab CLI as a learner would, in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "factorlab", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})}, input=input)
+
+
+def our_children() -> list[int]:
+    """Processes started by factorlab (they carry its run marker in their environment)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as fh:
+                    if f"FACTORLAB_RUN_ID={RUN_PREFIX}".encode() in fh.read():
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.fixture
+def no_leftovers():
+    """Fail the test if it leaves any factorlab-started process running."""
+    before = set(our_children())
+    yield
+    left = set(our_children()) - before
+    assert not left, f"processes left running: {sorted(left)}"

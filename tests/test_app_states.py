@@ -1,0 +1,387 @@
+"""Functional tests of every state of the Shortly app (legacy/, exercises/NN, solutions/NN).
+
+Each state is copied to a temporary folder and imported from there, because the
+early states write shortly.db, shortly.log and shortly.pid next to their own code.
+Link previews are fetched from a tiny HTTP server on 127.0.0.1, never from the internet.
+"""
+import importlib.util
+import logging
+import re
+import shutil
+import socket
+import sqlite3
+import sys
+import threading
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ENV_SECRET_KEY = "test-secret-key-not-a-secret"
+ENV_ADMIN_TOKEN = "test-admin-token"
+ENV_PREVIEW_TOKEN = "test-preview-token"
+LEGACY_ADMIN_TOKEN = "FAKE-admin-token-letmein"
+LEGACY_PREVIEW_AUTH = "Bearer FAKE-preview-token-0000"
+PAGE_TITLE = "Hello Shortly"
+
+
+@dataclass(frozen=True)
+class State:
+    path: str
+    uses_curl: bool  # the preview shells out to curl
+    pasted_url_fix: bool  # the prod-only hot-fix (strip spaces, lower-case scheme) is in shortly.py
+    admin_token: str  # what opens /admin/purge
+    preview_auth: str  # the Authorization header the preview fetch sends
+    config_from_env: bool  # SHORTLY_* variables are honoured
+
+    def __str__(self):
+        return self.path
+
+
+LEGACY_LIKE = dict(admin_token=LEGACY_ADMIN_TOKEN, preview_auth=LEGACY_PREVIEW_AUTH, config_from_env=False)
+STATES = [
+    State("legacy", uses_curl=True, pasted_url_fix=False, **LEGACY_LIKE),
+    State("exercises/01_codebase", uses_curl=True, pasted_url_fix=False, **LEGACY_LIKE),
+    State("solutions/01_codebase", uses_curl=True, pasted_url_fix=True, **LEGACY_LIKE),
+    State("exercises/02_dependencies", uses_curl=True, pasted_url_fix=True, **LEGACY_LIKE),
+    State("solutions/02_dependencies", uses_curl=False, pasted_url_fix=True, **LEGACY_LIKE),
+    State("exercises/03_config", uses_curl=False, pasted_url_fix=True, **LEGACY_LIKE),
+    State(
+        "solutions/03_config",
+        uses_curl=False,
+        pasted_url_fix=True,
+        admin_token=ENV_ADMIN_TOKEN,
+        preview_auth=f"Bearer {ENV_PREVIEW_TOKEN}",
+        config_from_env=True,
+    ),
+]
+STATE_IDS = [s.path for s in STATES]
+NEEDS_SECRET_KEY = ["exercises/03_config", "solutions/03_config"]
+
+
+# ---------------------------------------------------------------------------
+# A tiny page to preview
+# ---------------------------------------------------------------------------
+class PreviewServer:
+    def __init__(self):
+        self.requests = []  # (path, headers) per request
+        seen = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                seen.append((self.path, dict(self.headers)))
+                body = f"<html><head><title>{PAGE_TITLE}</title></head><body>hi</body></html>".encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def url(self, path="/"):
+        return self.base + path
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def preview():
+    server = PreviewServer()
+    yield server
+    server.close()
+
+
+# ---------------------------------------------------------------------------
+# Importing a state
+# ---------------------------------------------------------------------------
+def close_file_handlers(under):
+    """Close the log files a state opened (legacy: a RotatingFileHandler on shortly.log)."""
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+    for lg in loggers:
+        for handler in list(lg.handlers):
+            filename = getattr(handler, "baseFilename", None)
+            if filename and Path(filename).resolve().is_relative_to(under):
+                lg.removeHandler(handler)
+                handler.close()
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    """Environment for importing a state; returns a loader(state) -> module."""
+    imported = []
+    sources = {}  # state folder -> its files before the import
+    work = tmp_path / "app"
+    monkeypatch.setenv("SHORTLY_SECRET_KEY", ENV_SECRET_KEY)
+    monkeypatch.setenv("SHORTLY_DATABASE", str(tmp_path / "env.db"))
+    monkeypatch.setenv("SHORTLY_ADMIN_TOKEN", ENV_ADMIN_TOKEN)
+    monkeypatch.setenv("SHORTLY_PREVIEW_TOKEN", ENV_PREVIEW_TOKEN)
+    for name in ("SHORTLY_DEBUG", "SHORTLY_ENV", "FLASK_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+    # The legacy states switch settings on the host name: make sure this is not "prod-…".
+    monkeypatch.setattr(socket, "gethostname", lambda: "dev-laptop")
+
+    def load(state):
+        source = ROOT / state.path
+        sources[source] = sorted(source.rglob("*"))
+        shutil.copytree(ROOT / state.path, work, ignore=shutil.ignore_patterns("__pycache__", "*.db", "*.log", "*.pid"))
+        monkeypatch.chdir(work)
+        name = f"shortly_under_test_{uuid.uuid4().hex}"
+        spec = importlib.util.spec_from_file_location(name, work / "shortly.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        imported.append(name)
+        spec.loader.exec_module(module)
+        module.app.config["TESTING"] = True
+        return module
+
+    yield load
+    for name in imported:
+        sys.modules.pop(name, None)
+    close_file_handlers(tmp_path.resolve())
+    for source, files in sources.items():
+        assert sorted(source.rglob("*")) == files, f"importing {source} wrote into the repository"
+
+
+@pytest.fixture(params=STATES, ids=STATE_IDS)
+def state(request):
+    if not (ROOT / request.param.path / "shortly.py").exists():
+        pytest.skip(f"{request.param.path} does not exist")
+    return request.param
+
+
+@pytest.fixture
+def shortly(state, workspace):
+    return workspace(state)
+
+
+@pytest.fixture
+def client(shortly):
+    return shortly.app.test_client()
+
+
+def create(client, url, **extra):
+    response = client.post("/api/links", json={"url": url, **extra})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def db_row(shortly, code):
+    conn = sqlite3.connect(shortly.DATABASE)
+    try:
+        return conn.execute("SELECT code, url, clicks FROM links WHERE code = ?", (code,)).fetchone()
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------------------
+# The HTTP surface, in every state
+# ---------------------------------------------------------------------------
+def test_index_page_has_the_form(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert 'action="/shorten"' in page and 'name="url"' in page
+
+
+def test_create_via_api(shortly, client, preview):
+    target = preview.url("/api-created")
+    link = create(client, target)
+    assert set(link) == {"code", "url", "short_url", "title"}
+    assert re.fullmatch(r"[A-Za-z0-9]{6}", link["code"])
+    assert link["url"] == target
+    assert link["short_url"].endswith("/" + link["code"])
+    assert link["short_url"].startswith("http")
+
+    details = client.get(f"/api/links/{link['code']}").get_json()
+    assert details["code"] == link["code"] and details["url"] == target
+    assert details["clicks"] == 0
+    assert details["created_at"] < details["expires_at"]
+    assert db_row(shortly, link["code"]) is not None
+
+
+def test_api_rejects_bad_input(client):
+    for body in ({}, {"url": ""}, {"url": "ftp://example.com/file"}, {"url": "not a url"}):
+        response = client.post("/api/links", json=body)
+        assert response.status_code == 400, body
+        assert "error" in response.get_json()
+    response = client.post("/api/links", json={"url": "http://127.0.0.1:9/", "ttl_seconds": -1})
+    assert response.status_code == 400 and "error" in response.get_json()
+
+
+def test_create_via_form_redirects_to_stats(client, preview):
+    target = preview.url("/form-created")
+    response = client.post("/shorten", data={"url": target})
+    assert response.status_code == 303
+    match = re.fullmatch(r"(?:http://localhost)?/stats/([A-Za-z0-9]{6})", response.headers["Location"])
+    assert match, response.headers["Location"]
+    page = client.get(response.headers["Location"])
+    assert page.status_code == 200 and target in page.get_data(as_text=True)
+    assert client.post("/shorten", data={"url": "javascript:alert(1)"}).status_code == 400
+
+
+def test_redirect_counts_clicks(shortly, client, preview):
+    target = preview.url("/clicked")
+    code = create(client, target)["code"]
+    for _ in range(12):  # more than the legacy batch of 10, so the flush to the database runs
+        response = client.get(f"/{code}")
+        assert response.status_code == 302
+        assert response.headers["Location"] == target
+    assert client.get(f"/api/links/{code}").get_json()["clicks"] == 12
+    assert db_row(shortly, code)[2] >= 10, "clicks never reached the database"
+
+    page = client.get(f"/stats/{code}").get_data(as_text=True)
+    assert target in page
+    assert re.search(r'class="clicks">\s*12\s*<', page), page
+
+
+def test_unknown_code_is_404(client):
+    assert client.get("/zzzzzz").status_code == 404
+    assert client.get("/stats/zzzzzz").status_code == 404
+    assert client.get("/api/links/zzzzzz").status_code == 404
+
+
+def test_recent_links_are_per_session_newest_first(shortly, client, preview):
+    codes = [create(client, preview.url(f"/recent/{i}"))["code"] for i in range(12)]
+    response = client.post("/shorten", data={"url": preview.url("/recent/form")})
+    form_code = response.headers["Location"].rsplit("/", 1)[1]
+    recent = client.get("/api/recent").get_json()["recent"]
+    assert recent == [form_code] + codes[::-1][:9]
+    assert form_code in client.get("/").get_data(as_text=True)
+
+    stranger = shortly.app.test_client()
+    assert stranger.get("/api/recent").get_json() == {"recent": []}
+
+
+def test_expired_links_404_and_purge(shortly, client, state, preview):
+    live = create(client, preview.url("/live"))["code"]
+    dead = create(client, preview.url("/dead"), ttl_seconds=0)["code"]
+    assert client.get(f"/{dead}").status_code == 404
+    assert client.get(f"/stats/{dead}").status_code == 404
+    assert client.get(f"/api/links/{dead}").status_code == 404
+    assert db_row(shortly, dead) is not None
+
+    assert client.get("/admin/purge?token=wrong").status_code == 403
+    assert client.get("/admin/purge").status_code == 403
+    response = client.get("/admin/purge", query_string={"token": state.admin_token})
+    assert response.status_code == 200
+    assert response.get_json() == {"purged": 1}
+    assert db_row(shortly, dead) is None
+    assert client.get(f"/{live}").status_code == 302
+
+
+def test_preview_title_and_token(client, state, preview):
+    if state.uses_curl and shutil.which("curl") is None:
+        pytest.skip("this state fetches previews with curl, and curl is not installed")
+    target = preview.url("/titled")
+    link = create(client, target)
+    assert link["title"] == PAGE_TITLE
+    assert client.get(f"/api/links/{link['code']}").get_json()["title"] == PAGE_TITLE
+    assert PAGE_TITLE in client.get(f"/stats/{link['code']}").get_data(as_text=True)
+    headers = [h for path, h in preview.requests if path == "/titled"]
+    assert headers, "the preview page was never fetched"
+    assert headers[0].get("Authorization") == state.preview_auth
+
+
+def test_preview_failure_gives_empty_title(client):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert create(client, f"http://127.0.0.1:{port}/gone")["title"] == ""
+
+
+def test_pasted_url(client, state, preview):
+    pasted = "  HTTP://" + preview.url("/pasted").removeprefix("http://") + "\n"
+    response = client.post("/api/links", json={"url": pasted})
+    if state.pasted_url_fix:
+        assert response.status_code == 201
+        assert response.get_json()["url"] == preview.url("/pasted")
+    else:
+        assert response.status_code == 400  # the bug only shortly_prod.py had fixed
+
+
+# ---------------------------------------------------------------------------
+# Factor III: configuration from the environment
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("path", NEEDS_SECRET_KEY)
+def test_missing_secret_key_fails_fast(path, workspace, monkeypatch, capsys):
+    state = next(s for s in STATES if s.path == path)
+    if not (ROOT / path / "shortly.py").exists():
+        pytest.skip(f"{path} does not exist")
+    monkeypatch.delenv("SHORTLY_SECRET_KEY")
+    with pytest.raises(SystemExit) as exc:
+        workspace(state)
+    assert exc.value.code not in (0, None)
+    assert "SHORTLY_SECRET_KEY" in capsys.readouterr().err
+
+
+def _solution_03(workspace):
+    state = STATES[-1]
+    if not (ROOT / state.path / "shortly.py").exists():
+        pytest.skip(f"{state.path} does not exist")
+    return state
+
+
+def test_config_comes_from_the_environment(workspace, tmp_path, preview):
+    state = _solution_03(workspace)
+    shortly = workspace(state)
+    client = shortly.app.test_client()
+    link = create(client, preview.url("/env"))
+    assert Path(shortly.DATABASE) == tmp_path / "env.db"
+    assert db_row(shortly, link["code"]) is not None
+    assert link["short_url"] == f"http://localhost/{link['code']}"
+    assert not list((tmp_path / "app").glob("*.db"))
+    assert shortly.app.secret_key == ENV_SECRET_KEY
+
+
+def test_database_defaults_to_working_directory(workspace, tmp_path, monkeypatch):
+    state = _solution_03(workspace)
+    monkeypatch.delenv("SHORTLY_DATABASE")
+    shortly = workspace(state)
+    shortly.app.test_client().get("/")
+    assert (tmp_path / "app" / "shortly.db").exists()
+
+
+def test_unset_tokens(workspace, monkeypatch, preview):
+    state = _solution_03(workspace)
+    monkeypatch.delenv("SHORTLY_ADMIN_TOKEN")
+    monkeypatch.delenv("SHORTLY_PREVIEW_TOKEN")
+    shortly = workspace(state)
+    client = shortly.app.test_client()
+    assert create(client, preview.url("/no-token"))["title"] == PAGE_TITLE
+    assert "Authorization" not in preview.requests[0][1]
+    for query in ("", "?token=", "?token=None", f"?token={ENV_ADMIN_TOKEN}", f"?token={LEGACY_ADMIN_TOKEN}"):
+        assert client.get("/admin/purge" + query).status_code == 403, query
+
+
+def test_debug_from_environment(workspace, monkeypatch):
+    state = _solution_03(workspace)
+    monkeypatch.setenv("SHORTLY_DEBUG", "true")
+    assert workspace(state).DEBUG is True
+
+
+# ---------------------------------------------------------------------------
+# Housekeeping
+# ---------------------------------------------------------------------------
+def test_every_python_file_compiles():
+    for folder in ["legacy", "exercises", "solutions"]:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            compile(path.read_text(), str(path), "exec")

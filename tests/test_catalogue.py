@@ -1,0 +1,59 @@
+"""The catalogue: one list of exercises that everything else reads."""
+
+import pytest
+
+from factorlab import catalogue
+
+SLUGS = ["01_codebase", "02_dependencies", "03_config", "04_backing_services", "05_build_release_run",
+         "06_processes", "07_port_binding", "08_concurrency", "09_disposability", "10_dev_prod_parity",
+         "11_logs", "12_admin_processes"]
+
+
+def test_lists_the_twelve_factors_in_order(course):
+    assert [ex.id for ex in course.exercises] == SLUGS
+    assert [ex.factor for ex in course.exercises] == list(range(1, 13))
+
+
+@pytest.mark.parametrize("key", ["03", "3", "03_config", "config", "CONFIG", " 03 "])
+def test_finds_an_exercise_by_any_of_its_names(course, key):
+    assert course.get(key).id == "03_config"
+
+
+def test_unknown_id_lists_the_valid_ones(course):
+    with pytest.raises(catalogue.CatalogueError, match="expected one of 01_codebase, 02_dependencies"):
+        course.get("13")
+
+
+def test_every_ready_exercise_has_folders_hints_and_registered_checks(course):
+    from factorlab import checks
+
+    for ex in course.exercises:
+        if not ex.ready:
+            continue
+        assert ex.starter.is_dir() and ex.solution.is_dir(), ex.id
+        assert len(ex.hints) >= 2, ex.id
+        assert ex.url.startswith("https://12factor.net/"), ex.id
+        for check_id in ex.checks:
+            assert checks.get(check_id).factor == ex.factor, check_id
+
+
+def test_each_factor_names_its_sin_and_fix(course):
+    assert all(ex.sin and ex.fix for ex in course.exercises)
+
+
+def test_starting_point_is_the_previous_solution(course):
+    assert course.starting_point(course.get("01")) == course.legacy
+    assert course.starting_point(course.get("03")) == course.get("02").solution
+
+
+def test_find_root_prefers_the_environment(tmp_path, monkeypatch, fake_course):
+    assert catalogue.find_root() == fake_course.root
+    monkeypatch.delenv("FACTORLAB_COURSE")
+    monkeypatch.chdir(fake_course.root / "legacy")
+    assert catalogue.find_root() == fake_course.root
+
+
+def test_a_broken_catalogue_is_reported(tmp_path):
+    (tmp_path / "exercises.toml").write_text("[[exercise]\n")
+    with pytest.raises(catalogue.CatalogueError, match="cannot read"):
+        catalogue.load(tmp_path)

@@ -1,0 +1,78 @@
+"""The local runner and the check loop, on the tiny fake course."""
+
+import time
+
+import pytest
+
+from factorlab import checks
+from factorlab.checks import CheckFailed, check, run_check
+from factorlab.process import port_open
+from factorlab.runner import AppFailed, LocalRunner
+
+
+def test_serves_the_app_from_a_copy_and_stops_it(fake_course, no_leftovers):
+    source = fake_course.get("03").solution
+    with LocalRunner(source, fake_course.app) as runner:
+        app = runner.start({"SHORTLY_SECRET_KEY": "k", "SHORTLY_GREETING": "hi"})
+        assert app.get("/").text == "tiny hi"
+        assert app.workspace != source and (app.workspace / "tiny.py").exists()
+        port = app.port
+    assert not port_open(port)
+    assert not app.workspace.exists()
+
+
+def test_the_callers_environment_does_not_leak_into_the_app(fake_course, monkeypatch, no_leftovers):
+    monkeypatch.setenv("SHORTLY_SECRET_KEY", "from-my-shell")
+    with LocalRunner(fake_course.get("03").solution, fake_course.app) as runner:
+        code, output, serving = runner.run_to_exit({})
+    assert (code, serving) == (1, False) and "SHORTLY_SECRET_KEY" in output
+
+
+def test_an_app_that_exits_reports_its_last_words(fake_course, no_leftovers):
+    with LocalRunner(fake_course.get("03").solution, fake_course.app) as runner:
+        with pytest.raises(AppFailed, match=r"exited with code 1(.|\n)*SHORTLY_SECRET_KEY"):
+            runner.start({})
+
+
+def test_a_check_that_outlives_its_time_limit_fails_and_its_app_stops(fake_course, no_leftovers):
+    @check("fake.slow", factor=3, title="slow", hint="be quicker", timeout=1.0)
+    def slow(ctx):
+        ctx.runner.start({"SHORTLY_SECRET_KEY": "k"})
+        time.sleep(30)
+
+    try:
+        started = time.monotonic()
+        result = run_check(checks.REGISTRY["fake.slow"], fake_course.get("03").solution,
+                           lambda path: LocalRunner(path, fake_course.app))
+        assert time.monotonic() - started < 8
+        assert result.status == "failed" and "did not finish within 1 s" in result.message
+    finally:
+        del checks.REGISTRY["fake.slow"]
+
+
+@pytest.mark.parametrize("raised, status", [(CheckFailed("nope"), "failed"), (AppFailed("gone"), "failed"),
+                                            (KeyError("bug"), "error")])
+def test_exceptions_become_results_never_tracebacks(fake_course, raised, status):
+    @check("fake.raises", factor=3, title="raises", hint="")
+    def raises(ctx):
+        raise raised
+
+    try:
+        result = run_check(checks.REGISTRY["fake.raises"], fake_course.root, lambda p: LocalRunner(p))
+        assert result.status == status
+    finally:
+        del checks.REGISTRY["fake.raises"]
+
+
+def test_a_check_id_cannot_be_registered_twice():
+    checks.get("config.fails_fast")
+    with pytest.raises(ValueError, match="defined twice"):
+        check("config.fails_fast", factor=3, title="again", hint="")(lambda ctx: "")
+
+
+@pytest.mark.parametrize("exercise, folder, passed", [
+    ("01", "starter", False), ("01", "solution", True), ("03", "starter", False), ("03", "solution", True)])
+def test_fake_course_starters_fail_and_solutions_pass(fake_course, exercise, folder, passed, no_leftovers):
+    ex = fake_course.get(exercise)
+    report = checks.run_exercise(ex, getattr(ex, folder), fake_course)
+    assert report.passed is passed, report.to_text()
