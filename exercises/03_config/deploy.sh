@@ -6,14 +6,14 @@ cd "$(dirname "$0")"
 git pull
 .venv/bin/pip install --quiet -r requirements.txt
 
+# never ship with the debugger on
+# TODO: DEBUG moves to the environment: set SHORTLY_DEBUG=false in .env instead of editing the code.
+sed -i 's/^DEBUG = True/DEBUG = False/' shortly.py
+
 # configuration of this box (SHORTLY_SECRET_KEY, ...), see .env.example
 set -a
 . ./.env
 set +a
-
-# never ship with the debugger on
-# TODO: DEBUG moves to the environment: set SHORTLY_DEBUG=false in .env instead of editing the code.
-sed -i 's/^DEBUG = True/DEBUG = False/' shortly.py
 
 if [ -f shortly.pid ]; then
     kill "$(cat shortly.pid)" 2>/dev/null || true

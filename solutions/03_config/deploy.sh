@@ -6,13 +6,13 @@ cd "$(dirname "$0")"
 git pull
 .venv/bin/pip install --quiet -r requirements.txt
 
+# never ship with the debugger on
+sed -i 's/^SHORTLY_DEBUG=.*/SHORTLY_DEBUG=false/' .env
+
 # configuration of this box (SHORTLY_SECRET_KEY, ...), see .env.example
 set -a
 . ./.env
 set +a
-
-# never ship with the debugger on
-sed -i 's/^SHORTLY_DEBUG=.*/SHORTLY_DEBUG=false/' .env
 
 if [ -f shortly.pid ]; then
     kill "$(cat shortly.pid)" 2>/dev/null || true

@@ -31,8 +31,9 @@ if not app.config.get("SECRET_KEY"):
     print("shortly: SHORTLY_SECRET_KEY is not set; set it in the environment and start again", file=sys.stderr)
     raise SystemExit(1)
 
-PREVIEW_API_TOKEN = app.config.get("PREVIEW_TOKEN")  # optional: no token, no Authorization header
-ADMIN_TOKEN = app.config.get("ADMIN_TOKEN")  # optional: no token, the purge endpoint refuses everyone
+# from_prefixed_env parses values as JSON, so a token of digits would arrive as an int: keep tokens as text.
+PREVIEW_API_TOKEN = str(app.config["PREVIEW_TOKEN"]) if "PREVIEW_TOKEN" in app.config else None  # none: no header
+ADMIN_TOKEN = str(app.config["ADMIN_TOKEN"]) if "ADMIN_TOKEN" in app.config else None  # none: purge refuses all
 DEBUG = app.config["DEBUG"]
 DATABASE = app.config.get("DATABASE", "shortly.db")
 LOG_LEVEL = logging.DEBUG

@@ -47,6 +47,7 @@ def workspace(key: str) -> Path:
     source = course().starting_point(exercise)
     dest = course().root / "workspace" / exercise.id
     stop_all()
+    _codes.clear()
     shutil.rmtree(dest, ignore_errors=True)
     shutil.copytree(source, dest, ignore=IGNORED)
     print(f"Fresh workspace {rel(dest)}, a copy of {rel(source)}")
@@ -132,7 +133,9 @@ def sh(command: str, cwd: Path, timeout: float = 120) -> int:
 # --- a running app ----------------------------------------------------------------------------
 
 _running: list["App"] = []
-TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?")
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?|\d\d/\w{3}/\d{4} \d\d:\d\d:\d\d")
+CODE_SEEN = re.compile(r'"code":\s*"(\w+)"|/stats/(\w+)|^\s+"(\w{6})",?$', re.M)
+_codes: dict[str, str] = {}  # link codes are random: each gets a stable name, shared by every app
 PORT = re.compile(r"(127\.0\.0\.1|localhost):(\d{4,5})")
 
 
@@ -174,15 +177,15 @@ class App:
         self.folder = Path(folder)
         self.runner = LocalRunner(self.folder, course().app)
         self.running: RunningApp = self.runner.start(env or {}, workspace=self.folder)
-        self.codes: dict[str, str] = {}
         _running.append(self)
         print(f"Shortly is running from {rel(self.folder)}")
 
     def mask(self, text: str) -> str:
         """Replace what changes between runs (ports, times, random codes) with stable names."""
-        for match in re.finditer(r'"code":\s*"(\w+)"', text):
-            self.codes.setdefault(match.group(1), f"<code{len(self.codes) + 1}>")
-        for code, name in self.codes.items():
+        for match in CODE_SEEN.finditer(text):
+            code = next(group for group in match.groups() if group)
+            _codes.setdefault(code, f"<code{len(_codes) + 1}>")
+        for code, name in _codes.items():
             text = re.sub(rf"\b{re.escape(code)}\b", name, text)
         text = TIMESTAMP.sub("<time>", text)
         return PORT.sub(lambda m: m.group(0) if m.group(2) == "5000" else f"{m.group(1)}:<port>", text)
@@ -221,12 +224,11 @@ atexit.register(stop_all)
 # --- checks, buttons, quizzes ----------------------------------------------------------------
 
 def checkpoint(key: str, path: Path, *, cumulative: bool = False) -> Report:
-    """Run an exercise's checks on a folder, record progress, and return the report (shown as a table)."""
+    """Run an exercise's checks on a folder and return the report (shown as a table); progress is untouched."""
     exercise = course().get(key)
     ids = [c for ex in course().before(exercise) for c in ex.checks] if cumulative else []
     report = run_exercise(exercise, Path(path), course(), check_ids=ids + list(exercise.checks))
     report.path = rel(path)
-    Progress.load(course().root).record(exercise.id, report.passed)
     return report
 
 
@@ -245,6 +247,7 @@ def check_button(key: str, path: Path | None = None):
         with out:
             print(f"Checking {rel(folder)} …")
             report = checkpoint(exercise.id, folder)
+            Progress.load(course().root).record(exercise.id, report.passed)  # the learner's own check counts
             out.clear_output()
             display(report)
 

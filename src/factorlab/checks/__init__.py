@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -13,6 +14,7 @@ from ..results import ERROR, FAILED, PASSED, CheckResult, Report
 from ..runner import AppFailed, LocalRunner
 
 CHECK_TIMEOUT = 30.0
+PARALLEL_CHECKS = 4
 
 
 class CheckFailed(Exception):
@@ -101,8 +103,10 @@ def run_exercise(exercise: Exercise, path: Path, catalogue: Catalogue, *, runner
     _load_all()
     factory = _runner_factory(runner, catalogue.app)
     report = Report(exercise.id, str(path), runner)
-    for check_id in check_ids or exercise.checks:
-        report.results.append(run_check(REGISTRY[check_id], Path(path), factory, catalogue))
+    chosen = [REGISTRY[check_id] for check_id in check_ids or exercise.checks]
+    # Checks are independent (each has its own runner, workspace and ports), so they run side by side.
+    with ThreadPoolExecutor(max_workers=PARALLEL_CHECKS) as pool:
+        report.results = list(pool.map(lambda chk: run_check(chk, Path(path), factory, catalogue), chosen))
     return report
 
 

@@ -7,6 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
+from ..testpage import TestPage
 from . import CheckContext, CheckFailed, check
 from .source import app_module_file, python_files
 
@@ -68,3 +69,21 @@ def single_codebase(ctx: CheckContext) -> str:
                                   f"{a.relative_to(ctx.path).as_posix()}.\nExpected: one copy of the code, "
                                   "with the differences moved into config.")
     return f"one codebase: {len(files)} Python file(s), none a copy of another"
+
+
+@check("codebase.prod_fix_kept", factor=1, title="The fix production had is in the one codebase",
+       hint="The prod copy accepted pasted links with spaces around them or an upper-case scheme: port that fix.")
+def prod_fix_kept(ctx: CheckContext) -> str:
+    """The single codebase does what the per-environment copy did: it accepts a pasted, untidy link."""
+    with TestPage() as page:
+        app = ctx.runner.start({"SHORTLY_SECRET_KEY": "codebase-check"})
+        pasted = "  " + page.url("/pasted").replace("http://", "HTTP://") + " \n"
+        created = app.post("/api/links", json={"url": pasted})
+    if created.status_code != 201:
+        raise CheckFailed(f"Seen: a pasted link with spaces and an upper-case scheme got {created.status_code}.\n"
+                          "Expected: 201, as the production copy did: its hot-fix belongs in the one codebase.")
+    stored = created.json().get("url", "")
+    if stored != page.url("/pasted"):
+        raise CheckFailed(f"Seen: the link was stored as {stored.replace(page.url(), '<page>/')!r}.\n"
+                          "Expected: the tidy URL, without spaces and with a lower-case scheme.")
+    return "a pasted, untidy link is tidied and accepted, as production's copy did"

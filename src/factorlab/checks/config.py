@@ -177,7 +177,10 @@ def env_example(ctx: CheckContext) -> str:
     values = read_env_file(path)
     mentioned = set()
     for file in python_files(ctx.path):
-        mentioned |= set(re.findall(r"\bSHORTLY_[A-Z0-9_]+\b", file.read_text(errors="replace")))
+        tree = parse(file)
+        for node in ast.walk(tree) if tree else ():  # string literals only: names in comments do not count
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                mentioned |= set(re.findall(r"\bSHORTLY_[A-Z0-9_]+\b", node.value))
     missing = sorted((mentioned | {REQUIRED}) - set(values))
     if missing:
         raise CheckFailed(f"Seen: {EXAMPLE} does not list {', '.join(missing)}.\n"

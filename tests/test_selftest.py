@@ -1,0 +1,69 @@
+"""The course tests itself: every starter fails its own factor, every solution passes it and all before it."""
+
+from pathlib import Path
+
+import pytest
+
+from factorlab import checks
+from factorlab.catalogue import load
+
+from conftest import ROOT, outside_git
+
+COURSE = load(ROOT)
+READY = [ex for ex in COURSE.exercises if ex.ready]
+IGNORED = {"__pycache__"}
+
+
+def names(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*")
+            if p.is_file() and not IGNORED & set(p.parts)}
+
+
+@pytest.mark.parametrize("exercise", READY, ids=lambda ex: ex.id)
+def test_starter_fails_its_own_factor(exercise, no_leftovers):
+    report = checks.run_exercise(exercise, exercise.starter, COURSE)
+    assert not report.passed, report.to_text()
+    assert all(r.status != "error" for r in report.results), report.to_text()
+
+
+@pytest.mark.parametrize("exercise", READY, ids=lambda ex: ex.id)
+def test_solution_passes_its_own_and_every_earlier_factor(exercise, no_leftovers):
+    ids = [c for ex in COURSE.before(exercise) if ex.ready for c in ex.checks] + list(exercise.checks)
+    report = checks.run_exercise(exercise, exercise.solution, COURSE, check_ids=ids)
+    assert report.passed, report.to_text()
+
+
+@pytest.mark.parametrize("check_id", [c for ex in READY for c in ex.checks])
+def test_the_legacy_app_fails_every_check(check_id, tmp_path, no_leftovers):
+    legacy = outside_git(tmp_path, COURSE.legacy)
+    result = checks.run_check(checks.get(check_id), legacy, lambda p: checks.LocalRunner(p, COURSE.app), COURSE)
+    assert result.status == "failed", result
+
+
+@pytest.mark.parametrize("exercise", READY, ids=lambda ex: ex.id)
+def test_the_starter_is_the_previous_state_plus_todos(exercise):
+    previous = COURSE.starting_point(exercise)
+    assert "TODO" in "".join(p.read_text() for p in exercise.starter.rglob("*") if p.is_file()
+                             and "__pycache__" not in p.parts)
+    assert names(previous) <= names(exercise.starter) | {".gitignore"}, "a starter lost files of its starting point"
+
+
+@pytest.mark.parametrize("exercise", READY, ids=lambda ex: ex.id)
+def test_solutions_mirror_exercises(exercise):
+    # Deleting a per-environment copy is itself factor I's fix, so only solutions may lack a file.
+    assert names(exercise.solution) <= names(exercise.starter)
+    extra = names(exercise.starter) - names(exercise.solution)
+    assert all("_prod" in name for name in extra), f"stray files in the starter: {extra}"
+
+
+def test_no_stray_folders():
+    for top in ("exercises", "solutions"):
+        assert {p.name for p in (ROOT / top).iterdir()} == {ex.id for ex in READY}, top
+
+
+@pytest.mark.parametrize("state", ["legacy", *[f"solutions/{ex.id}" for ex in READY]])
+def test_only_the_legacy_states_hold_the_fake_secrets(state):
+    text = "".join(p.read_text() for p in (ROOT / state).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    holds = "FAKE-legacy-secret-key" in text
+    assert holds == (state in ("legacy", "solutions/01_codebase", "solutions/02_dependencies"))
+    assert not (ROOT / state / ".env").exists()
