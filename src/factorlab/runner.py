@@ -63,7 +63,7 @@ class RunningApp:
         return self.process.output.text().replace(str(self.workspace), "<app>")
 
     def last_words(self, lines: int = 8) -> str:
-        tail = [line for line in self.output().splitlines() if line.strip()][-lines:]
+        tail = [line[:200] for line in self.output().splitlines() if line.strip()][-lines:]
         return ("\nits last output:\n  " + "\n  ".join(tail)) if tail else ""
 
     def stop(self) -> int | None:
@@ -103,9 +103,9 @@ class LocalRunner:
         code = process.poll()
         app.stop()
         if code is None:
-            raise AppFailed(f"the app did not start serving within {ready_timeout:g} s "
+            raise AppFailed(f"Seen: the app did not start serving within {ready_timeout:g} s "
                             f"(it may hang at import or never bind its port){app.last_words()}")
-        raise AppFailed(f"the app exited with code {code} before serving any request{app.last_words()}")
+        raise AppFailed(f"Seen: the app exited with code {code} before serving any request{app.last_words()}")
 
     def run_to_exit(self, env: dict[str, str] | None = None, *, timeout: float = READY_TIMEOUT) -> tuple[int | None, str, bool]:
         """Start the app expecting it to exit by itself: (exit code or None, output, was it serving)."""

@@ -24,6 +24,8 @@ SECRET_PATTERNS = [
     (re.compile(r"[a-z][a-z0-9+]*://([^/\s:@\"']+):([^@\s/\"']{3,})@"), "a password in a connection URL"),
 ]
 PLACEHOLDER = re.compile(r"(?i)change-?me|example|placeholder|your[-_]|<[^>]*>|\$\{|x{4,}|\.\.\.")
+# Values that name something rather than hide it: a header ("Authorization") or a variable ("SHORTLY_TOKEN").
+NOT_A_SECRET = re.compile(r"[A-Za-z]{1,15}|[A-Z][A-Z0-9_]+")
 HOSTNAME_CALLS = {("socket", "gethostname"), ("socket", "getfqdn"), ("platform", "node"), ("platform", "uname")}
 
 
@@ -72,7 +74,7 @@ def fails_fast(ctx: CheckContext) -> str:
     if code == 0:
         raise CheckFailed(f"Seen: without {REQUIRED} the app exited with code 0, as if all was well.\n{expected}")
     if REQUIRED not in output:
-        tail = "\n  ".join(output.strip().splitlines()[-5:])
+        tail = "\n  ".join(line[:200] for line in output.strip().splitlines()[-5:])
         raise CheckFailed(f"Seen: the app exited with code {code}, but its output does not name {REQUIRED}:\n  {tail}\n"
                           f"{expected}")
     return f"without {REQUIRED} the app exits with code {code} and names the variable"
@@ -113,7 +115,8 @@ def _secret_findings(root: Path) -> list[str]:
         for lineno, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
             for pattern, what in SECRET_PATTERNS:
                 match = pattern.search(line)
-                if match and not PLACEHOLDER.search(match.group(2)):
+                value = match.group(2) if match else ""
+                if match and not PLACEHOLDER.search(value) and not NOT_A_SECRET.fullmatch(value):
                     findings.append(f"{what} ({match.group(1)}) at {rel}:{lineno}")
                     break
     return findings
