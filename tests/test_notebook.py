@@ -1,0 +1,58 @@
+"""Notebook helpers: stable output, and nothing outlives the kernel."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from factorlab import notebook as nb
+
+from conftest import ROOT, our_children
+
+
+def test_replace_prints_the_change_and_refuses_a_second_run(tmp_path, capsys):
+    path = tmp_path / "app.py"
+    path.write_text("a = 1\nb = 2\n")
+    nb.replace(path, "b = 2", "b = 3")
+    assert "-b = 2\n+b = 3" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="was the cell run twice"):
+        nb.replace(path, "b = 2", "b = 3")
+
+
+def test_app_output_is_masked_for_stable_notebooks(tmp_path):
+    app = object.__new__(nb.App)
+    nb._codes.clear()
+    text = app.mask('{"code": "aB3dE9", "url": "http://127.0.0.1:43121/x"}\nLocation: /stats/Zz9Yy8\n'
+                    'created 2026-11-27T17:59:53Z; 127.0.0.1 - - [27/Nov/2026 17:59:53] "GET /aB3dE9"\n'
+                    'http://localhost:5000/aB3dE9')
+    assert text == ('{"code": "<code1>", "url": "http://127.0.0.1:<port>/x"}\nLocation: /stats/<code2>\n'
+                    'created <time>; 127.0.0.1 - - [<time>] "GET /<code1>"\nhttp://localhost:5000/<code1>')
+
+
+def test_an_app_dies_with_the_kernel_that_started_it(tmp_path):
+    kernel = textwrap.dedent(f"""
+        import shutil, sys, time
+        from factorlab import notebook as nb
+        folder = shutil.copytree({str(ROOT / 'solutions' / '01_codebase')!r}, {str(tmp_path / 'app')!r})
+        app = nb.App(folder)
+        print("up", flush=True)
+        time.sleep(60)
+    """)
+    with subprocess.Popen([sys.executable, "-c", kernel], stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                          env={**os.environ}) as proc:
+        try:
+            assert proc.stdout.readline().startswith("Shortly is running")
+            assert proc.stdout.readline() == "up\n"
+            assert our_children()
+            proc.send_signal(signal.SIGKILL)  # a kernel that dies gets no chance to clean up
+            proc.wait(10)
+            deadline = time.monotonic() + 5
+            while our_children() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not our_children()
+        finally:
+            proc.kill()
