@@ -11,13 +11,13 @@ import shutil
 import socket
 import sqlite3
 import sys
-import threading
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from factorlab.testpage import TestPage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,44 +66,10 @@ NEEDS_SECRET_KEY = ["exercises/03_config", "solutions/03_config"]
 # ---------------------------------------------------------------------------
 # A tiny page to preview
 # ---------------------------------------------------------------------------
-class PreviewServer:
-    def __init__(self):
-        self.requests = []  # (path, headers) per request
-        seen = self.requests
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                seen.append((self.path, dict(self.headers)))
-                body = f"<html><head><title>{PAGE_TITLE}</title></head><body>hi</body></html>".encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def url(self, path="/"):
-        return self.base + path
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
-
-
 @pytest.fixture
 def preview():
-    server = PreviewServer()
-    yield server
-    server.close()
+    with TestPage(PAGE_TITLE) as page:
+        yield page
 
 
 # ---------------------------------------------------------------------------
