@@ -11,6 +11,8 @@ TITLE = "factorlab test page"
 class TestPage:
     """Serve `<title>TITLE</title>` at any path and record each request's headers."""
 
+    __test__ = False  # not a pytest test class, despite its name
+
     def __init__(self, title: str = TITLE):
         self.title = title
         self.requests: list[tuple[str, dict[str, str]]] = []
