@@ -1,6 +1,7 @@
 """The factorlab command line, driven as a learner drives it, on the tiny fake course."""
 
 import json
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -49,6 +50,12 @@ def test_check_exit_codes_and_json(fake_course, no_leftovers):
     assert json.loads(solution.stdout)["passed"] is True
 
 
+def solve(exercise):
+    """Do the exercise as a learner would: make the starter folder match the solution."""
+    shutil.rmtree(exercise.starter)
+    shutil.copytree(exercise.solution, exercise.starter)
+
+
 def test_hints_come_one_more_at_a_time_and_are_remembered(fake_course):
     env = fake_env(fake_course)
     first = run_cli("hint", "01", env=env).stdout
@@ -66,6 +73,9 @@ def test_solution_waits_for_a_passing_check_unless_forced(fake_course):
     forced = run_cli("solution", "01", "--force", env=env)
     assert forced.returncode == 0 and "--- yours/tiny_prod.py" in forced.stdout
     assert run_cli("check", "01", "--path", str(fake_course.get("01").solution), env=env).returncode == 0
+    assert run_cli("solution", "01", env=env).returncode == 2, "checking another folder must not unlock it"
+    solve(fake_course.get("01"))
+    assert run_cli("check", "01", env=env).returncode == 0
     opened = run_cli("solution", "01", env=env)
     assert opened.returncode == 0 and "diff" not in opened.stderr
 
@@ -73,7 +83,8 @@ def test_solution_waits_for_a_passing_check_unless_forced(fake_course):
 def test_progress_shows_each_factor(fake_course):
     env = fake_env(fake_course)
     run_cli("check", "03", env=env)
-    run_cli("check", "01", "--path", str(fake_course.get("01").solution), env=env)
+    solve(fake_course.get("01"))
+    run_cli("check", "01", "--path", str(fake_course.get("01").starter), env=env)
     out = run_cli("progress", env=env).stdout
     assert "1. Codebase" in out and "passed" in out
     assert "3. Config" in out and "failing" in out

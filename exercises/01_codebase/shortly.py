@@ -4,7 +4,8 @@ A small URL shortener with link previews. Run it with `python3 shortly.py`
 (or `python3 shortly.py --daemon` on the servers, see deploy.sh and OPS.md).
 """
 # TODO: one codebase. Fold what only shortly_prod.py has into this file, delete
-#       shortly_prod.py, and put this folder under git (git init, .gitignore, a commit).
+#       shortly_prod.py, and fill in .gitignore. (In a clone of the course, git already
+#       tracks this folder; a copy of your own needs git init and a first commit.)
 import html
 import logging
 import os

@@ -26,8 +26,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Configuration comes from SHORTLY_* environment variables: SHORTLY_SECRET_KEY -> app.config["SECRET_KEY"].
 # The secrets below are FAKE: made up for the factorlab course, they protect nothing.
 # ---------------------------------------------------------------------------
+
+def env_value(text):
+    """Read "true"/"false" as booleans and keep everything else as text (a token of digits stays a token)."""
+    return {"true": True, "false": False}.get(text.strip().lower(), text)
+
+
 app = Flask(__name__)
-app.config.from_prefixed_env("SHORTLY")
+app.config.from_prefixed_env("SHORTLY", loads=env_value)
 if not app.config.get("SECRET_KEY"):
     print("shortly: SHORTLY_SECRET_KEY is not set; set it in the environment and start again", file=sys.stderr)
     raise SystemExit(1)

@@ -25,15 +25,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Configuration comes from SHORTLY_* environment variables: SHORTLY_SECRET_KEY -> app.config["SECRET_KEY"].
 # Every variable is listed in .env.example.
 # ---------------------------------------------------------------------------
+
+def env_value(text):
+    """Read "true"/"false" as booleans and keep everything else as text (a token of digits stays a token)."""
+    return {"true": True, "false": False}.get(text.strip().lower(), text)
+
+
 app = Flask(__name__)
-app.config.from_prefixed_env("SHORTLY")
+app.config.from_prefixed_env("SHORTLY", loads=env_value)
 if not app.config.get("SECRET_KEY"):
     print("shortly: SHORTLY_SECRET_KEY is not set; set it in the environment and start again", file=sys.stderr)
     raise SystemExit(1)
 
-# from_prefixed_env parses values as JSON, so a token of digits would arrive as an int: keep tokens as text.
-PREVIEW_API_TOKEN = str(app.config["PREVIEW_TOKEN"]) if "PREVIEW_TOKEN" in app.config else None  # none: no header
-ADMIN_TOKEN = str(app.config["ADMIN_TOKEN"]) if "ADMIN_TOKEN" in app.config else None  # none: purge refuses all
+PREVIEW_API_TOKEN = app.config.get("PREVIEW_TOKEN")  # optional: no token, no Authorization header
+ADMIN_TOKEN = app.config.get("ADMIN_TOKEN")  # optional: no token, the purge endpoint refuses everyone
 DEBUG = app.config["DEBUG"]
 DATABASE = app.config.get("DATABASE", "shortly.db")
 LOG_LEVEL = logging.DEBUG

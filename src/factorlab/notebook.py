@@ -247,7 +247,8 @@ def check_button(key: str, path: Path | None = None):
         with out:
             print(f"Checking {rel(folder)} …")
             report = checkpoint(exercise.id, folder)
-            Progress.load(course().root).record(exercise.id, report.passed)  # the learner's own check counts
+            if folder.resolve() == exercise.starter.resolve():  # progress counts the exercise folder only
+                Progress.load(course().root).record(exercise.id, report.passed)
             out.clear_output()
             display(report)
 
