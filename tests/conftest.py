@@ -11,12 +11,10 @@ from pathlib import Path
 import pytest
 
 from factorlab import catalogue
+from factorlab.process import marked
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE = Path(__file__).with_name("fakecourse")
-# Every process factorlab starts during this test run carries this prefix in its run marker.
-RUN_PREFIX = f"test{os.getpid()}-"
-os.environ["FACTORLAB_RUN_PREFIX"] = RUN_PREFIX
 
 
 @pytest.fixture(scope="session")
@@ -48,17 +46,8 @@ def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: floa
 
 
 def our_children() -> list[int]:
-    """Processes started by factorlab (they carry its run marker in their environment)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as fh:
-                    if f"FACTORLAB_RUN_ID={RUN_PREFIX}".encode() in fh.read():
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return found
+    """Processes started by factorlab during this test run (the root conftest marks them)."""
+    return marked(os.environ["FACTORLAB_RUN_PREFIX"])
 
 
 @pytest.fixture

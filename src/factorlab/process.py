@@ -135,21 +135,31 @@ class Process:
         return self.poll()
 
 
-def kill_marked(run_id: str) -> int:
-    """SIGKILL every process whose environment carries our run marker (it escaped its group)."""
-    needle = f"{MARKER}={run_id}".encode()
-    killed = 0
+def marked(prefix: str) -> list[int]:
+    """Pids of live processes whose run marker starts with prefix (children that left their group included)."""
+    needle = f"{MARKER}={prefix}".encode()
+    found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
         try:
             with open(f"/proc/{entry}/environ", "rb") as fh:
-                if needle in fh.read().split(b"\0"):
-                    os.kill(int(entry), signal.SIGKILL)
-                    killed += 1
-        except (OSError, ValueError):
+                if any(var.startswith(needle) for var in fh.read().split(b"\0")):
+                    found.append(int(entry))
+        except OSError:
             continue
-    return killed
+    return found
+
+
+def kill_marked(run_id: str) -> int:
+    """SIGKILL every process whose environment carries our run marker (it escaped its group)."""
+    pids = marked(run_id)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return len(pids)
 
 
 def wait_for_port(proc: Process, port: int, timeout: float) -> bool:
