@@ -4,6 +4,7 @@ versions, on Python 3.11 (dev/prod parity, practised on the course itself)."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import tomllib
@@ -130,7 +131,9 @@ def test_every_requirement_is_pinned():
 
 def test_every_pip_entry_in_environment_is_pinned(environment):
     entries = pip_section(environment)
-    assert EDITABLE_SELF in entries, "environment.yml: the pip: section must install factorlab with '-e .'"
+    # repo2docker installs environment.yml before it copies the repository in, so '-e .' cannot work there:
+    # postBuild installs factorlab once the files are in place.
+    assert EDITABLE_SELF not in entries, "environment.yml: install factorlab in postBuild, not with '-e .'"
     parse_pins([e for e in entries if e != EDITABLE_SELF], "environment.yml pip:")
 
 
@@ -190,3 +193,9 @@ def test_parse_pins_names_the_offender():
         parse_pins(["requests==2.34.2", "flask>=3"], "requirements.txt")
     with pytest.raises(AssertionError, match="Flask is listed twice"):
         parse_pins(["flask==3.1.3", "Flask==3.1.3"], "requirements.txt")
+
+
+def test_binder_installs_factorlab_after_the_build():
+    post_build = ROOT / "postBuild"
+    assert os.access(post_build, os.X_OK), "postBuild must be executable for repo2docker to run it"
+    assert "pip install" in post_build.read_text() and "-e ." in post_build.read_text()
