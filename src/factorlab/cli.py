@@ -24,7 +24,7 @@ def parser() -> argparse.ArgumentParser:
 
     command("list", "list the exercises", listing.list_exercises, with_id=False)
     p = command("check", "run an exercise's checks (exit 0 pass, 1 fail, 2 error)", check.run)
-    p.add_argument("--path", help="the folder to check (default: exercises/ID)")
+    p.add_argument("--path", help="the folder to check (default: exercises/ID; only that folder counts for progress)")
     p.add_argument("--runner", choices=["local"], default="local", help="where the app runs")
     p.add_argument("--json", action="store_true", help="print results as JSON (docs/results.md)")
     p.add_argument("--cumulative", action="store_true", help="also run every earlier factor's checks")

@@ -16,7 +16,7 @@ def check(catalogue: cat.Catalogue, key: str, path: str | None = None, *, runner
     folder = exercise_folder(catalogue, exercise, path)
     ids = [c for ex in catalogue.before(exercise) for c in ex.checks] if cumulative else []
     report = run_exercise(exercise, folder, catalogue, runner=runner, check_ids=ids + list(exercise.checks))
-    if record and folder == exercise.starter.resolve():  # progress counts the exercise folder, not other copies
+    if record and folder.resolve() == exercise.starter.resolve():  # progress counts the exercise folder, not other copies
         Progress.load(catalogue.root).record(exercise.id, report.passed)
     return report
 
