@@ -1,13 +1,15 @@
 """The course tests itself: every starter fails its own factor, every solution passes it and all before it."""
 
+import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from factorlab import checks
 from factorlab.catalogue import load
 
-from conftest import ROOT, outside_git
+from conftest import ROOT, outside_git, run_cli
 
 COURSE = load(ROOT)
 READY = [ex for ex in COURSE.exercises if ex.ready]
@@ -67,3 +69,13 @@ def test_only_the_legacy_states_hold_the_fake_secrets(state):
     holds = "FAKE-legacy-secret-key" in text
     assert holds == (state in ("legacy", "solutions/01_codebase", "solutions/02_dependencies"))
     assert not (ROOT / state / ".env").exists()
+
+
+@pytest.mark.parametrize("exercise", READY, ids=lambda ex: ex.id)
+def test_the_cli_contract_on_the_real_course(exercise, no_leftovers):
+    schema = json.loads((ROOT / "docs" / "results.schema.json").read_text())
+    starter = run_cli("check", exercise.number, "--path", str(exercise.starter), "--json")
+    solution = run_cli("check", exercise.number, "--path", str(exercise.solution), "--json")
+    assert (starter.returncode, solution.returncode) == (1, 0), starter.stdout + solution.stdout
+    for done in (starter, solution):
+        jsonschema.validate(json.loads(done.stdout), schema)

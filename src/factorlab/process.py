@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import os
 import signal
@@ -182,7 +183,5 @@ def stop_all() -> None:
     for proc in list(_live):
         proc.stop(grace=1.0)
 
-
-import atexit  # noqa: E402  (registered last so it runs after the class exists)
 
 atexit.register(stop_all)
