@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .catalogue import CatalogueError
@@ -22,7 +23,8 @@ def parser() -> argparse.ArgumentParser:
 
     from .commands import check, hint, listing, reset, solution, watch
 
-    command("list", "list the exercises", listing.list_exercises, with_id=False)
+    p = command("list", "list the exercises", listing.list_exercises, with_id=False)
+    p.add_argument("--checks", action="store_true", help="also list each exercise's checks and what they prove")
     p = command("check", "run an exercise's checks (exit 0 pass, 1 fail, 2 error)", check.run)
     p.add_argument("--path", help="the folder to check (default: exercises/ID; only that folder counts for progress)")
     p.add_argument("--runner", choices=["local"], default="local", help="where the app runs")
@@ -53,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head` and cut short: not an error worth a word
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # never show the learner a traceback from factorlab itself
         print(f"factorlab: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

@@ -13,6 +13,12 @@ def list_exercises(args) -> int:
         checks = f"{len(ex.checks)}" if ex.ready else "coming soon"
         minutes = f"{ex.minutes} min" if ex.minutes else ""
         print(f"{ex.id:<22} {ex.title:<22} {minutes:>6}  {checks}")
+        if getattr(args, "checks", False):
+            from ..checks import get
+
+            for check_id in ex.checks:
+                check = get(check_id)
+                print(f"    {check_id}: {check.title}\n        {check.doc}")
     return 0
 
 
