@@ -14,6 +14,9 @@ from ..results import ERROR, FAILED, PASSED, CheckResult, Report
 from ..runner import AppFailed, LocalRunner
 
 CHECK_TIMEOUT = 30.0
+# The config every later app state requires to start at all; a check of an earlier factor adds it so that
+# solutions of later factors (which fail fast without it) still pass every earlier check.
+REQUIRED_APP_ENV = {"SHORTLY_SECRET_KEY": "factorlab-check-not-a-secret"}
 PARALLEL_CHECKS = 4
 
 

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from ..testpage import TestPage
-from . import CheckContext, CheckFailed, check
+from . import REQUIRED_APP_ENV, CheckContext, CheckFailed, check
 from .source import app_module_file, python_files
 
 ENV_SUFFIX = re.compile(r"^(?P<base>.+?)[_.-](prod|production|staging|stage|dev|development|local|live|qa|old|backup|bak|copy|new|v\d+)$", re.I)
@@ -76,7 +76,7 @@ def single_codebase(ctx: CheckContext) -> str:
 def prod_fix_kept(ctx: CheckContext) -> str:
     """The single codebase does what the per-environment copy did: it accepts a pasted, untidy link."""
     with TestPage() as page:
-        app = ctx.runner.start({"SHORTLY_SECRET_KEY": "codebase-check"})
+        app = ctx.runner.start(REQUIRED_APP_ENV)
         pasted = "  " + page.url("/pasted").replace("http://", "HTTP://") + " \n"
         created = app.post("/api/links", json={"url": pasted})
     if created.status_code != 201:

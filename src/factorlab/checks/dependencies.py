@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .. import cleanenv
 from ..testpage import TestPage
-from . import CheckContext, CheckFailed, check
+from . import REQUIRED_APP_ENV, CheckContext, CheckFailed, check
 from .source import parse, python_files
 
 MANIFEST = "requirements.txt"
@@ -156,7 +156,7 @@ def clean_environment(ctx: CheckContext) -> str:
     except cleanenv.ManifestError as exc:
         raise CheckFailed(f"Seen: {exc}\nExpected: every requirement installable from the package index.") from None
     python = str(cleanenv.python_of(venv))
-    app = ctx.runner.start({"PATH": str(venv / "bin"), "SHORTLY_SECRET_KEY": "clean-env-check"}, python=python)
+    app = ctx.runner.start({"PATH": str(venv / "bin"), **REQUIRED_APP_ENV}, python=python)
     home = app.get("/")
     if home.status_code != 200:
         raise CheckFailed(f"Seen: GET / answered {home.status_code} in the clean environment.{app.last_words()}\n"
