@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 SCHEMA_VERSION = 1
 PASSED, FAILED, ERROR = "passed", "failed", "error"
 _MARK = {PASSED: "✅", FAILED: "❌", ERROR: "⚠️"}
+_COLOUR = {PASSED: "#2e7d32", FAILED: "#c62828", ERROR: "#ef6c00"}
 
 
 @dataclass
@@ -79,17 +80,19 @@ class Report:
         return self.to_text()
 
     def _repr_html_(self) -> str:
+        cell = "style='text-align:left;vertical-align:top;padding:4px 8px'"
         rows = "".join(
             "<tr>"
-            f"<td>{_MARK[r.status]} {r.status}</td>"
-            f"<td><b>{html.escape(r.title)}</b><br><code>{html.escape(r.check)}</code></td>"
-            f"<td style='white-space:pre-wrap;text-align:left'>{html.escape(r.message)}</td>"
-            f"<td style='text-align:left'>{html.escape(r.hint) if not r.ok else ''}</td>"
+            f"<td {cell}><span style='color:white;background:{_COLOUR[r.status]};border-radius:4px;"
+            f"padding:1px 6px;white-space:nowrap'>{r.status}</span></td>"
+            f"<td {cell}><b>{html.escape(r.title)}</b><br><code>{html.escape(r.check)}</code></td>"
+            f"<td {cell}><span style='white-space:pre-wrap'>{html.escape(r.message)}</span></td>"
+            f"<td {cell}>{html.escape(r.hint) if not r.ok else ''}</td>"
             "</tr>"
             for r in self.results
         )
+        head = "".join(f"<th {cell}>{name}</th>" for name in ("result", "check", "what was seen", "hint"))
         return (
-            f"<table><caption style='text-align:left'>{html.escape(self.summary())}</caption>"
-            "<thead><tr><th>result</th><th>check</th><th>what was seen</th><th>hint</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>"
+            f"<table><caption style='text-align:left'><b>{html.escape(self.summary())}</b></caption>"
+            f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
         )
