@@ -140,6 +140,8 @@ def marked(prefix: str) -> list[int]:
     """Pids of live processes whose run marker starts with prefix (children that left their group included)."""
     needle = f"{MARKER}={prefix}".encode()
     found = []
+    if not os.path.isdir("/proc"):  # macOS and friends: only the process group catches children
+        return found
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
