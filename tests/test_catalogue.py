@@ -57,3 +57,10 @@ def test_a_broken_catalogue_is_reported(tmp_path):
     (tmp_path / "exercises.toml").write_text("[[exercise]\n")
     with pytest.raises(catalogue.CatalogueError, match="cannot read"):
         catalogue.load(tmp_path)
+
+
+def test_a_solution_must_pass_every_check_up_to_its_own(course):
+    through = course.checks_through(course.get("03"))
+    assert through[0] == "codebase.git_repository" and through[-1] == course.get("03").checks[-1]
+    assert len(through) == sum(len(course.get(n).checks) for n in ("01", "02", "03"))
+    assert course.app_file == "shortly.py"

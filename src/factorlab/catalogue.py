@@ -70,6 +70,15 @@ class Catalogue:
         valid = ", ".join(ex.id for ex in self.exercises)
         raise CatalogueError(f"unknown exercise {key!r}: expected one of {valid}")
 
+    @property
+    def app_file(self) -> str:
+        """The file of the app module (shortly:app -> shortly.py)."""
+        return self.app.partition(":")[0].replace(".", "/") + ".py"
+
+    def checks_through(self, exercise: Exercise) -> list[str]:
+        """Every earlier factor's checks, then the exercise's own: what its solution must pass."""
+        return [c for ex in self.before(exercise) for c in ex.checks] + list(exercise.checks)
+
     def before(self, exercise: Exercise) -> list[Exercise]:
         """The exercises of earlier factors, in order."""
         return [ex for ex in self.exercises if ex.factor < exercise.factor]

@@ -90,12 +90,16 @@ class LocalRunner:
         shutil.copytree(self.source, dest, ignore=IGNORED, symlinks=True)
         return dest
 
+    def _launch(self, env: dict[str, str] | None, python: str, workspace: Path) -> tuple[Process, int]:
+        port = free_port()
+        argv = [python, str(LAUNCHER), self.app, str(port)]
+        return Process.start(argv, cwd=str(workspace), env=base_env(env)), port
+
     def start(self, env: dict[str, str] | None = None, *, python: str = sys.executable,
               workspace: Path | None = None, ready_timeout: float = READY_TIMEOUT) -> RunningApp:
         """Start the app and wait until it listens; raise AppFailed with what was seen if it does not."""
         workspace = workspace or self.workspace()
-        port = free_port()
-        process = Process.start([python, str(LAUNCHER), self.app, str(port)], cwd=str(workspace), env=base_env(env))
+        process, port = self._launch(env, python, workspace)
         app = RunningApp(process, port, workspace)
         self._apps.append(app)
         if wait_for_port(process, port, ready_timeout):
@@ -110,8 +114,7 @@ class LocalRunner:
     def run_to_exit(self, env: dict[str, str] | None = None, *, timeout: float = READY_TIMEOUT) -> tuple[int | None, str, bool]:
         """Start the app expecting it to exit by itself: (exit code or None, output, was it serving)."""
         workspace = self.workspace()
-        port = free_port()
-        process = Process.start([sys.executable, str(LAUNCHER), self.app, str(port)], cwd=str(workspace), env=base_env(env))
+        process, port = self._launch(env, sys.executable, workspace)
         serving = wait_for_port(process, port, timeout) and process.poll() is None
         code = process.poll()
         process.stop()

@@ -29,8 +29,7 @@ def python_files(root: Path) -> list[Path]:
 
 def app_module_file(ctx) -> str:
     """The file name of the app module named in the catalogue (shortly:app → shortly.py)."""
-    spec = ctx.catalogue.app if ctx.catalogue else "shortly:app"
-    return spec.partition(":")[0].replace(".", "/") + ".py"
+    return ctx.catalogue.app_file if ctx.catalogue else "shortly.py"
 
 
 def parse(path: Path) -> ast.Module | None:

@@ -22,7 +22,7 @@ def ready_exercise(catalogue: Catalogue, key: str) -> Exercise:
 def exercise_folder(catalogue: Catalogue, exercise: Exercise, path: str | None) -> Path:
     """The folder to check: --path, or the exercise's starter folder; it must hold the app module."""
     folder = Path(path).expanduser().resolve() if path else exercise.starter
-    module = catalogue.app.partition(":")[0].replace(".", "/") + ".py"
+    module = catalogue.app_file
     if not folder.exists():
         raise UsageError(f"no such folder: {path or folder}: expected an exercise folder holding {module}")
     if not folder.is_dir() or not (folder / module).is_file():

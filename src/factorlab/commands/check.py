@@ -14,8 +14,8 @@ def check(catalogue: cat.Catalogue, key: str, path: str | None = None, *, runner
     """Check a folder against an exercise (and, if cumulative, every earlier one) and record progress."""
     exercise = ready_exercise(catalogue, key)
     folder = exercise_folder(catalogue, exercise, path)
-    ids = [c for ex in catalogue.before(exercise) for c in ex.checks] if cumulative else []
-    report = run_exercise(exercise, folder, catalogue, runner=runner, check_ids=ids + list(exercise.checks))
+    ids = catalogue.checks_through(exercise) if cumulative else None
+    report = run_exercise(exercise, folder, catalogue, runner=runner, check_ids=ids)
     if record and folder.resolve() == exercise.starter.resolve():  # progress counts the exercise folder, not other copies
         Progress.load(catalogue.root).record(exercise.id, report.passed)
     return report
