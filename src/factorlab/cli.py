@@ -8,6 +8,7 @@ import sys
 
 from .catalogue import CatalogueError
 from .commands import UsageError
+from .runner import RunnerUnavailable
 
 
 def parser() -> argparse.ArgumentParser:
@@ -27,7 +28,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--checks", action="store_true", help="also list each exercise's checks and what they prove")
     p = command("check", "run an exercise's checks (exit 0 pass, 1 fail, 2 error)", check.run)
     p.add_argument("--path", help="the folder to check (default: exercises/ID; only that folder counts for progress)")
-    p.add_argument("--runner", choices=["local"], default="local", help="where the app runs")
+    p.add_argument("--runner", choices=["local", "docker"], default="local",
+                   help="where the app runs: subprocesses here (local) or containers (docker)")
+    p.add_argument("--keep", action="store_true",
+                   help="docker: keep the containers and images for inspection (docker ps -a, docker logs)")
     p.add_argument("--json", action="store_true", help="print results as JSON (docs/results.md)")
     p.add_argument("--cumulative", action="store_true", help="also run every earlier factor's checks")
     command("hint", "show one more hint", hint.run)
@@ -50,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UsageError, CatalogueError) as exc:
+    except (UsageError, CatalogueError, RunnerUnavailable) as exc:
         print(f"factorlab: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,13 +1,15 @@
 """Serve a learner's WSGI app on a given loopback port, the way the checks start it.
 
-Run as ``python launch.py MODULE:ATTR PORT`` (by path, so it also works in a clean
-virtual environment that does not have factorlab installed). It imports the app
-from the current working directory, so import-time side effects happen as they
-would in production, and serves it with werkzeug, which Flask always brings.
+Run as ``python launch.py MODULE:ATTR [PORT]`` (by path, so it also works in a clean
+virtual environment or an image that does not have factorlab installed; PORT defaults
+to the environment variable of that name). It imports the app from the current working
+directory, so import-time side effects happen as they would in production, and serves
+it with werkzeug, which Flask always brings. SIGTERM (``docker stop``) ends it cleanly.
 """
 
 import importlib
 import os
+import signal
 import sys
 
 
@@ -22,13 +24,15 @@ def load_app(spec):
 
 
 def main(argv):
-    if len(argv) != 3:
-        print("usage: launch.py MODULE:ATTR PORT", file=sys.stderr)
+    port = argv[2] if len(argv) == 3 else os.environ.get("PORT")
+    if len(argv) not in (2, 3) or not port:
+        print("usage: launch.py MODULE:ATTR [PORT]  (or set PORT)", file=sys.stderr)
         return 2
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # as PID 1 in a container, SIGTERM is ignored otherwise
     app = load_app(argv[1])
     from werkzeug.serving import make_server
 
-    server = make_server(os.environ.get("FACTORLAB_BIND", "127.0.0.1"), int(argv[2]), app, threaded=True)
+    server = make_server(os.environ.get("FACTORLAB_BIND", "127.0.0.1"), int(port), app, threaded=True)
     print(f"factorlab launcher: serving {argv[1]}", flush=True)
     server.serve_forever()
     return 0

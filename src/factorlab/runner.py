@@ -1,4 +1,11 @@
-"""The local runner: the learner's app in a throwaway copy, on a free loopback port."""
+"""The local runner: the learner's app in a throwaway copy, on a free loopback port.
+
+Every runner offers the same few calls, so that one set of checks runs anywhere:
+``workspace()`` (a fresh copy of the learner's folder), ``shared_dir()`` (a folder the
+check and the app both see at the same path), ``start(env, clean=...)`` (the app serving
+on a loopback port), ``run_to_exit(env)`` (the app expected to stop by itself) and
+``close()``. The container runner lives in ``containers.py``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ from pathlib import Path
 
 import requests
 
+from . import cleanenv
 from .process import Process, free_port, wait_for_port
 
 LAUNCHER = Path(__file__).with_name("launch.py")
@@ -25,6 +33,18 @@ class AppFailed(Exception):
     """The app could not be started or stopped as asked; the message says what was seen."""
 
 
+class RunnerUnavailable(Exception):
+    """The runner cannot work on this machine (no engine, no base image): not the learner's fault."""
+
+
+def not_serving(ready_timeout: float, code: int | None, detail: str = "") -> str:
+    """What to say when an app never started serving: it hung, or it exited with code."""
+    if code is None:
+        return (f"Seen: the app did not start serving within {ready_timeout:g} s "
+                f"(it may hang at import or never bind its port){detail}")
+    return f"Seen: the app exited with code {code} before serving any request{detail}"
+
+
 def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment an app starts with: a few safe variables, then the check's own."""
     env = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
@@ -32,14 +52,11 @@ def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-@dataclass
-class RunningApp:
-    """An app process serving on a loopback port, with an HTTP session that keeps cookies."""
+class ServingApp:
+    """What a check talks to: an app on a loopback port, with an HTTP session that keeps cookies."""
 
-    process: Process
     port: int
-    workspace: Path
-    http: requests.Session = field(default_factory=requests.Session)
+    http: requests.Session
 
     @property
     def url(self) -> str:
@@ -60,27 +77,41 @@ class RunningApp:
         return self.request("POST", path, **kwargs)
 
     def output(self) -> str:
-        return self.process.output.text().replace(str(self.workspace), "<app>")
+        raise NotImplementedError
 
     def last_words(self, lines: int = 8) -> str:
         tail = [line[:200] for line in self.output().splitlines() if line.strip()][-lines:]
         return ("\nits last output:\n  " + "\n  ".join(tail)) if tail else ""
+
+
+@dataclass
+class RunningApp(ServingApp):
+    """An app process serving on a loopback port."""
+
+    process: Process
+    port: int
+    workspace: Path
+    http: requests.Session = field(default_factory=requests.Session)
+
+    def output(self) -> str:
+        return self.process.output.text().replace(str(self.workspace), "<app>")
 
     def stop(self) -> int | None:
         self.http.close()
         return self.process.stop()
 
 
-class LocalRunner:
-    """Run an exercise folder's app as subprocesses of this machine."""
+class Runner:
+    """What every runner shares: throwaway copies of the learner's folder, shared folders, and cleanup."""
 
-    name = "local"
+    name = ""
 
     def __init__(self, source: Path, app: str = "shortly:app"):
         self.source = Path(source)
         self.app = app
-        self._apps: list[RunningApp] = []
+        self._apps: list[ServingApp] = []
         self._dirs: list[str] = []
+        self.used = False  # did a check start the app, or only read the folder?
 
     def workspace(self) -> Path:
         """A fresh copy of the learner's folder, so a run never writes into it."""
@@ -90,38 +121,14 @@ class LocalRunner:
         shutil.copytree(self.source, dest, ignore=IGNORED, symlinks=True)
         return dest
 
-    def _launch(self, env: dict[str, str] | None, python: str, workspace: Path) -> tuple[Process, int]:
-        port = free_port()
-        argv = [python, str(LAUNCHER), self.app, str(port)]
-        return Process.start(argv, cwd=str(workspace), env=base_env(env)), port
-
-    def start(self, env: dict[str, str] | None = None, *, python: str = sys.executable,
-              workspace: Path | None = None, ready_timeout: float = READY_TIMEOUT) -> RunningApp:
-        """Start the app and wait until it listens; raise AppFailed with what was seen if it does not."""
-        workspace = workspace or self.workspace()
-        process, port = self._launch(env, python, workspace)
-        app = RunningApp(process, port, workspace)
-        self._apps.append(app)
-        if wait_for_port(process, port, ready_timeout):
-            return app
-        code = process.poll()
-        app.stop()
-        if code is None:
-            raise AppFailed(f"Seen: the app did not start serving within {ready_timeout:g} s "
-                            f"(it may hang at import or never bind its port){app.last_words()}")
-        raise AppFailed(f"Seen: the app exited with code {code} before serving any request{app.last_words()}")
-
-    def run_to_exit(self, env: dict[str, str] | None = None, *, timeout: float = READY_TIMEOUT) -> tuple[int | None, str, bool]:
-        """Start the app expecting it to exit by itself: (exit code or None, output, was it serving)."""
-        workspace = self.workspace()
-        process, port = self._launch(env, sys.executable, workspace)
-        serving = wait_for_port(process, port, timeout) and process.poll() is None
-        code = process.poll()
-        process.stop()
-        return code, process.output.text().replace(str(workspace), "<app>"), serving
+    def shared_dir(self) -> Path:
+        """A folder the check and the app both see at this same path (for files the check inspects)."""
+        root = tempfile.mkdtemp(prefix="factorlab-shared-")
+        self._dirs.append(root)
+        return Path(root)
 
     def close(self) -> None:
-        """Stop every app this runner started and delete its workspaces."""
+        """Stop every app this runner started and delete its folders."""
         for app in self._apps:
             app.stop()
         self._apps.clear()
@@ -129,8 +136,57 @@ class LocalRunner:
             shutil.rmtree(root, ignore_errors=True)
         self._dirs.clear()
 
-    def __enter__(self) -> "LocalRunner":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class LocalRunner(Runner):
+    """Run an exercise folder's app as subprocesses of this machine."""
+
+    name = "local"
+
+    def _clean_python(self, workspace: Path) -> tuple[str, dict[str, str]]:
+        """A venv built from the workspace's requirements.txt alone, and a PATH with nothing else on it."""
+        try:
+            venv = cleanenv.build(workspace / "requirements.txt")
+        except cleanenv.ManifestError as exc:
+            raise AppFailed(f"Seen: {exc}\nExpected: every requirement installable from the package index.") from None
+        return str(cleanenv.python_of(venv)), {"PATH": str(venv / "bin")}
+
+    def _launch(self, env: dict[str, str] | None, python: str, workspace: Path) -> tuple[Process, int]:
+        port = free_port()
+        argv = [python, str(LAUNCHER), self.app, str(port)]
+        return Process.start(argv, cwd=str(workspace), env=base_env(env)), port
+
+    def start(self, env: dict[str, str] | None = None, *, python: str = sys.executable,
+              workspace: Path | None = None, ready_timeout: float = READY_TIMEOUT, clean: bool = False) -> RunningApp:
+        """Start the app and wait until it listens; raise AppFailed with what was seen if it does not.
+
+        clean: run it in a venv built from requirements.txt alone, with no system tools on PATH.
+        """
+        self.used = True
+        workspace = workspace or self.workspace()
+        if clean:
+            python, path = self._clean_python(workspace)
+            env = {**(env or {}), **path}
+        process, port = self._launch(env, python, workspace)
+        app = RunningApp(process, port, workspace)
+        self._apps.append(app)
+        if wait_for_port(process, port, ready_timeout):
+            return app
+        code = process.poll()
+        app.stop()
+        raise AppFailed(not_serving(ready_timeout, code, app.last_words()))
+
+    def run_to_exit(self, env: dict[str, str] | None = None, *, timeout: float = READY_TIMEOUT) -> tuple[int | None, str, bool]:
+        """Start the app expecting it to exit by itself: (exit code or None, output, was it serving)."""
+        self.used = True
+        workspace = self.workspace()
+        process, port = self._launch(env, sys.executable, workspace)
+        serving = wait_for_port(process, port, timeout) and process.poll() is None
+        code = process.poll()
+        process.stop()
+        return code, process.output.text().replace(str(workspace), "<app>"), serving

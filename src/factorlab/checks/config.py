@@ -6,7 +6,6 @@ import ast
 import re
 import secrets
 import sqlite3
-import tempfile
 from pathlib import Path
 
 from ..testpage import TestPage
@@ -84,8 +83,9 @@ def fails_fast(ctx: CheckContext) -> str:
        hint="Read SHORTLY_SECRET_KEY, SHORTLY_DATABASE and SHORTLY_PREVIEW_TOKEN from the environment.")
 def from_environment(ctx: CheckContext) -> str:
     """Two instances with different env vars sign, store and authenticate with their own settings."""
-    with tempfile.TemporaryDirectory(prefix="factorlab-config-") as tmp, TestPage() as page:
-        envs = {name: _distinct_env(Path(tmp), name) for name in ("blue", "green")}
+    shared = ctx.runner.shared_dir()  # the app writes its database there, the check reads it
+    with TestPage() as page:
+        envs = {name: _distinct_env(shared, name) for name in ("blue", "green")}
         for name, env in envs.items():
             app = ctx.runner.start(env)
             created = app.post("/api/links", json={"url": page.url(f"/{name}")})

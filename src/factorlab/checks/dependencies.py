@@ -9,7 +9,6 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from .. import cleanenv
 from ..testpage import TestPage
 from . import REQUIRED_APP_ENV, CheckContext, CheckFailed, check
 from .source import parse, python_files
@@ -149,14 +148,10 @@ def no_system_tools(ctx: CheckContext) -> str:
        hint="Build a fresh venv with only `pip install -r requirements.txt` and start the app there: what breaks is undeclared.",
        timeout=300)
 def clean_environment(ctx: CheckContext) -> str:
-    """A venv built from requirements.txt alone, with no system tools on PATH, serves pages and previews."""
+    """Built from requirements.txt alone (a fresh venv, or an image), with no system tools, the app serves pages
+    and previews."""
     read_manifest(ctx.path)
-    try:
-        venv = cleanenv.build(ctx.path / MANIFEST)
-    except cleanenv.ManifestError as exc:
-        raise CheckFailed(f"Seen: {exc}\nExpected: every requirement installable from the package index.") from None
-    python = str(cleanenv.python_of(venv))
-    app = ctx.runner.start({"PATH": str(venv / "bin"), **REQUIRED_APP_ENV}, python=python)
+    app = ctx.runner.start(REQUIRED_APP_ENV, clean=True)
     home = app.get("/")
     if home.status_code != 200:
         raise CheckFailed(f"Seen: GET / answered {home.status_code} in the clean environment.{app.last_words()}\n"
@@ -171,4 +166,5 @@ def clean_environment(ctx: CheckContext) -> str:
         raise CheckFailed(f"Seen: in a clean environment (only the manifest installed, no system tools on PATH) "
                           f"the link preview title was {title!r}.\nExpected: {page.title!r}, fetched with a declared "
                           "library rather than a program the host happens to have.")
-    return "a fresh venv built from requirements.txt alone starts the app, which fetches previews without system tools"
+    return (f"{'an image' if ctx.runner.name == 'docker' else 'a fresh venv'} built from requirements.txt alone "
+            "starts the app, which fetches previews without system tools")

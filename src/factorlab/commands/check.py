@@ -10,12 +10,12 @@ from . import exercise_folder, ready_exercise
 
 
 def check(catalogue: cat.Catalogue, key: str, path: str | None = None, *, runner: str = "local",
-          cumulative: bool = False, record: bool = True) -> Report:
+          cumulative: bool = False, record: bool = True, keep: bool = False) -> Report:
     """Check a folder against an exercise (and, if cumulative, every earlier one) and record progress."""
     exercise = ready_exercise(catalogue, key)
     folder = exercise_folder(catalogue, exercise, path)
     ids = catalogue.checks_through(exercise) if cumulative else None
-    report = run_exercise(exercise, folder, catalogue, runner=runner, check_ids=ids)
+    report = run_exercise(exercise, folder, catalogue, runner=runner, check_ids=ids, keep=keep)
     if record and folder.resolve() == exercise.starter.resolve():  # progress counts the exercise folder, not other copies
         Progress.load(catalogue.root).record(exercise.id, report.passed)
     return report
@@ -28,6 +28,6 @@ def exit_code(report: Report) -> int:
 
 def run(args) -> int:
     catalogue = cat.load()
-    report = check(catalogue, args.id, args.path, runner=args.runner, cumulative=args.cumulative)
+    report = check(catalogue, args.id, args.path, runner=args.runner, cumulative=args.cumulative, keep=args.keep)
     print(report.to_json() if args.json else report.to_text())
     return exit_code(report)
