@@ -146,3 +146,10 @@ def test_watch_reruns_the_check_when_a_file_changes(fake_course, mode, no_leftov
     assert proc.returncode == 0, text + err
     assert text.count("03_config:") == 2 and "03_config: 2 passed" in text
     assert ("polling" in text) == bool(mode)
+
+
+def test_no_docker_engine_exits_2_with_one_line(fake_course, tmp_path):
+    done = run_cli("check", "01", "--runner", "docker", env={"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"})
+    assert done.returncode == 2
+    assert done.stderr.strip() == "factorlab: no Docker engine: start Docker, or use --runner local"
+    assert not done.stdout

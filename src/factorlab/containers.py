@@ -274,7 +274,7 @@ class DockerSession:
         import docker.errors
 
         labels = {f"{LABEL}.{k}": v for k, v in labels.items()}
-        labels[f"{LABEL}.owner"] = _owner()
+        labels.update({f"{LABEL}.owner": _owner(), f"{LABEL}.prefix": self.run_prefix})
         step, log = "", []
         deadline = time.monotonic() + BUILD_TIMEOUT
         try:
@@ -313,7 +313,8 @@ class DockerSession:
             cap_drop=["ALL"], security_opt=["no-new-privileges"], **LIMITS,
             volumes={path: {"bind": path, "mode": "rw"} for path in mounts},
             log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
-            labels={f"{LABEL}.owner": _owner(), f"{LABEL}.run": run_id}, name=f"factorlab-{run_id[-20:]}")
+            labels={f"{LABEL}.owner": _owner(), f"{LABEL}.run": run_id, f"{LABEL}.prefix": self.run_prefix},
+            name=f"factorlab-{run_id[-20:]}")
         with self._lock:
             self._containers.append(container)
         return container
@@ -423,6 +424,14 @@ def sweep_orphans(client) -> int:
         except Exception:
             pass
     return removed
+
+
+def leftovers(prefix: str, client=None) -> list[str]:
+    """Containers and app images made by runs whose FACTORLAB_RUN_PREFIX was prefix (for the test suite)."""
+    client = client or connect(timeout=10)
+    found = [f"container {c.name} ({c.status})" for c in client.containers.list(all=True, filters={"label": f"{LABEL}.prefix={prefix}"})]
+    found += [f"image {', '.join(i.tags) or i.short_id}" for i in client.images.list(filters={"label": [f"{LABEL}.prefix={prefix}", f"{LABEL}.role=app"]})]
+    return found
 
 
 def _alive(pid: int) -> bool:

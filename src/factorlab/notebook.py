@@ -223,30 +223,52 @@ atexit.register(stop_all)
 
 # --- checks, buttons, quizzes ----------------------------------------------------------------
 
-def checkpoint(key: str, path: Path, *, cumulative: bool = False) -> Report:
+def checkpoint(key: str, path: Path, *, cumulative: bool = False, runner: str = "local") -> Report:
     """Run an exercise's checks on a folder and return the report (shown as a table); progress is untouched."""
     exercise = course().get(key)
     ids = course().checks_through(exercise) if cumulative else None
-    report = run_exercise(exercise, Path(path), course(), check_ids=ids)
+    report = run_exercise(exercise, Path(path), course(), check_ids=ids, runner=runner)
     report.path = rel(path)
     return report
 
 
+NO_ENGINE = ("<i>Container checks: no Docker engine answers here (Binder and JupyterHub have none), so the "
+             "button checks with the local runner. On a machine with Docker, run "
+             "<code>factorlab check {id} --runner docker</code> in a terminal.</i>")
+
+
 def check_button(key: str, path: Path | None = None):
-    """A "Check my work" button that runs the exercise's check and shows the result table."""
+    """A "Check my work" button that runs the exercise's check and shows the result table.
+
+    Where a Docker engine answers, it also offers to run the check in containers; where none does
+    (Binder, a hub), it says so."""
     import ipywidgets as widgets
     from IPython.display import display
+
+    from .containers import engine_available
+    from .runner import RunnerUnavailable
 
     exercise = course().get(key)
     folder = Path(path) if path else exercise.starter
     button = widgets.Button(description="Check my work", icon="check", button_style="primary")
     out = widgets.Output()
+    if engine_available():
+        where = widgets.ToggleButtons(options=[("here (local)", "local"), ("in containers (docker)", "docker")],
+                                      value="local", description="Run the app:", style={"description_width": "auto"})
+    else:
+        where = widgets.HTML(NO_ENGINE.format(id=html.escape(exercise.id[:2])))
 
     def on_click(_):
         out.clear_output()
+        runner = getattr(where, "value", "local") if isinstance(where, widgets.ToggleButtons) else "local"
         with out:
-            print(f"Checking {rel(folder)} …")
-            report = checkpoint(exercise.id, folder)
+            print(f"Checking {rel(folder)}" + (" in containers" if runner == "docker" else "") + " …")
+            try:
+                report = checkpoint(exercise.id, folder, runner=runner)
+            except RunnerUnavailable as exc:
+                out.clear_output()
+                print(f"factorlab: {exc}")
+                return
             if folder.resolve() == exercise.starter.resolve():  # progress counts the exercise folder only
                 Progress.load(course().root).record(exercise.id, report.passed)
             out.clear_output()
@@ -254,7 +276,7 @@ def check_button(key: str, path: Path | None = None):
 
     button.on_click(on_click)
     return widgets.VBox([widgets.HTML(f"<b>{html.escape(exercise.title)}</b>: checks {html.escape(rel(folder))}"),
-                         button, out])
+                         button, where, out])
 
 
 def quiz(question: str, options: list[str], answer: int, why: str):

@@ -37,6 +37,7 @@ class Report:
     path: str
     runner: str
     results: list[CheckResult] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # containers and images a `--keep` docker run left in place
 
     @property
     def passed(self) -> bool:

@@ -127,6 +127,7 @@ def run_exercise(exercise: Exercise, path: Path, catalogue: Catalogue, *, runner
     finally:
         if hasattr(factory, "close"):
             factory.close()
+            report.kept = list(getattr(factory, "kept", []))
     return report
 
 

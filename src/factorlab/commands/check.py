@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from .. import catalogue as cat
 from ..checks import run_exercise
 from ..progress import Progress
@@ -30,4 +32,7 @@ def run(args) -> int:
     catalogue = cat.load()
     report = check(catalogue, args.id, args.path, runner=args.runner, cumulative=args.cumulative, keep=args.keep)
     print(report.to_json() if args.json else report.to_text())
+    if report.kept:
+        print("kept for inspection (docker logs NAME; remove with docker rm -f / docker rmi):\n  "
+              + "\n  ".join(report.kept), file=sys.stderr)
     return exit_code(report)

@@ -1,0 +1,60 @@
+"""Download every package the course's app images need into one folder, for offline image builds.
+
+    python -m factorlab.wheelhouse DIR [--arch x86_64|aarch64]
+
+Then set FACTORLAB_WHEELHOUSE=DIR: `factorlab check --runner docker` installs from DIR only and
+never asks a package index (and so does the local clean-environment check). Wheels are fetched
+for Linux containers on this machine's architecture, whatever the host system is, so the same
+folder serves a Mac with Docker Desktop, a Linux lab and CI. An instructor can make it once and
+hand it out with the course for a classroom with no internet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from . import catalogue as cat
+from .containers import LEGACY_MANIFEST
+
+ARCHES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
+
+
+def manifests(root: Path) -> list[Path]:
+    """Every requirements.txt of the course's app states, and the legacy server's package list."""
+    found = sorted(root.glob("exercises/*/requirements.txt")) + sorted(root.glob("solutions/*/requirements.txt"))
+    return [*found, LEGACY_MANIFEST]
+
+
+def download(target: Path, arch: str, root: Path) -> list[str]:
+    target.mkdir(parents=True, exist_ok=True)
+    tags = [f"--platform={tag}_{arch}" for tag in ("manylinux2014", "manylinux_2_28", "manylinux_2_17")]
+    cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q", "-d", str(target),
+           "--only-binary=:all:", "--python-version=3.11", "--implementation=cp", "--abi=cp311", *tags]
+    for manifest in manifests(root):
+        cmd += ["-r", str(manifest)]
+    subprocess.run(cmd, check=True)
+    return sorted(p.name for p in target.glob("*.whl"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m factorlab.wheelhouse", description=__doc__.split("\n\n")[0])
+    parser.add_argument("dir", type=Path, help="the folder to fill (created if missing)")
+    machine = ARCHES.get(platform.machine().lower(), platform.machine())
+    parser.add_argument("--arch", choices=sorted(set(ARCHES.values())), default=machine,
+                        help=f"the containers' CPU architecture (default: this machine's, {machine})")
+    args = parser.parse_args(argv)
+    try:
+        wheels = download(args.dir, args.arch, cat.find_root())
+    except subprocess.CalledProcessError:
+        print("factorlab: pip could not download the packages (is a package index reachable?)", file=sys.stderr)
+        return 2
+    print(f"{len(wheels)} wheels in {args.dir}: set FACTORLAB_WHEELHOUSE={args.dir.resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

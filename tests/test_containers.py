@@ -1,0 +1,232 @@
+"""The docker runner: same verdicts as the local runner, locked-down containers, nothing left behind.
+
+These tests need a Docker engine (DOCKER_HOST). CI starts one and sets FACTORLAB_BASE_IMAGE and
+FACTORLAB_WHEELHOUSE so that builds need no registry and no package index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+
+import pytest
+
+from factorlab import checks
+from factorlab.catalogue import load
+from factorlab.checks import CHECK_TIMEOUT
+from factorlab.containers import DockerSession, connect, leftovers
+from factorlab.runner import AppFailed
+from factorlab.testpage import TestPage
+
+from conftest import ROOT, our_children, outside_git, run_cli
+
+pytestmark = pytest.mark.docker
+
+COURSE = load(ROOT)
+READY = [ex for ex in COURSE.exercises if ex.ready]
+PREFIX = os.environ["FACTORLAB_RUN_PREFIX"]
+WHOAMI = '''import os, socket
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.get("/")
+def whoami():
+    return {"uid": os.getuid(), "hostname_is_host": socket.gethostname() == os.environ.get("HOST_NAME")}
+'''
+
+
+@pytest.fixture
+def nothing_left():
+    """Fail the test if it leaves a container, an app image or a process behind."""
+    yield
+    time.sleep(0.2)
+    assert not leftovers(PREFIX), leftovers(PREFIX)
+    assert not our_children()
+
+
+def statuses(report) -> dict[str, str]:
+    return {r.check: r.status for r in report.results}
+
+
+@pytest.mark.parametrize("state", ["starter", "solution"])
+@pytest.mark.parametrize("exercise", READY, ids=lambda ex: ex.id)
+def test_both_runners_give_the_same_verdicts(exercise, state, nothing_left):
+    folder = exercise.starter if state == "starter" else exercise.solution
+    ids = COURSE.checks_through(exercise)
+    local = checks.run_exercise(exercise, folder, COURSE, runner="local", check_ids=ids)
+    docker = checks.run_exercise(exercise, folder, COURSE, runner="docker", check_ids=ids)
+    assert statuses(docker) == statuses(local), docker.to_text()
+    own = [r for r in docker.results if r.factor == exercise.factor]
+    if state == "solution":
+        assert docker.passed, docker.to_text()
+    else:
+        assert any(r.status == "failed" for r in own), docker.to_text()
+
+
+def test_the_legacy_app_fails_every_check_in_containers(tmp_path, nothing_left):
+    legacy = outside_git(tmp_path, COURSE.legacy)
+    last = READY[-1]
+    report = checks.run_exercise(last, legacy, COURSE, runner="docker", check_ids=COURSE.checks_through(last))
+    assert set(statuses(report).values()) == {"failed"}, report.to_text()
+
+
+@pytest.mark.parametrize("exercise", READY, ids=lambda ex: ex.id)
+def test_cli_exit_codes_in_containers(exercise, nothing_left):
+    starter = run_cli("check", exercise.id[:2], "--runner", "docker", "--path", str(exercise.starter), "--json")
+    assert starter.returncode == 1, starter.stdout + starter.stderr
+    solution = run_cli("check", exercise.id[:2], "--runner", "docker", "--path", str(exercise.solution), "--json")
+    assert solution.returncode == 0, solution.stdout + solution.stderr
+    report = json.loads(solution.stdout)
+    assert report["runner"] == "docker"
+    # A check that only reads the folder says that no container confirmed it.
+    static = [r for r in report["results"] if "no container needed" in r["message"]]
+    started = [r for r in report["results"] if "no container needed" not in r["message"]]
+    assert static and started
+
+
+HOSTILE = {
+    "never_binds": ("import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                    "while True:\n    time.sleep(1)\n", "did not start serving within"),
+    "sleeps_forever": ("import time\ntime.sleep(10 ** 6)\n", "did not start serving within"),
+    "fork_loop": ("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+                  "did not start serving within"),
+    "allocates_without_bound": ("hoard = []\nwhile True:\n    hoard.append(bytearray(50_000_000))\n",
+                                "memory limit"),
+    "floods_stdout": ("import sys\nwhile True:\n    sys.stdout.write('noise ' * 200 + '\\n')\n",
+                      "did not start serving within"),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_a_hostile_app_is_stopped_and_reported_within_the_time_limit(name, tmp_path, nothing_left):
+    source, cause = HOSTILE[name]
+    (tmp_path / "shortly.py").write_text(source)
+    started = time.monotonic()
+    done = run_cli("check", "03", "--runner", "docker", "--path", str(tmp_path), "--json", timeout=CHECK_TIMEOUT + 60)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert all(r["status"] != "error" and r["duration_s"] < CHECK_TIMEOUT for r in report["results"]), report
+    assert elapsed < CHECK_TIMEOUT + 15, f"took {elapsed:.1f} s"  # the checks' limit, plus building the image
+    assert any(r["status"] == "failed" and cause in r["message"] for r in report["results"]), done.stdout
+    assert len(done.stdout) < 40_000 and not done.stderr.strip()
+
+
+def _folder(tmp_path, code: str, requirements: str | None = "Flask==3.1.3\n"):
+    folder = tmp_path / "app"
+    folder.mkdir()
+    (folder / "shortly.py").write_text(code)
+    if requirements is not None:
+        (folder / "requirements.txt").write_text(requirements)
+    return folder
+
+
+def test_containers_are_locked_down(tmp_path, nothing_left):
+    folder = _folder(tmp_path, WHOAMI)
+    session = DockerSession("shortly:app")
+    try:
+        runner = session(folder)
+        app = runner.start({"HOST_NAME": os.uname().nodename})
+        seen = app.get("/").json()
+        config = app.container.attrs["HostConfig"]
+        assert seen["uid"] == 10001
+        assert config["Memory"] == 512 * 1024 ** 2 and config["PidsLimit"] == 128
+        assert config["NanoCpus"] == 1_000_000_000 and config["CapDrop"] == ["ALL"]
+        assert "no-new-privileges" in config["SecurityOpt"] and config["NetworkMode"] == "host"
+        assert app.stop() == 0, app.output()  # docker stop sends SIGTERM; the launcher exits cleanly
+        runner.close()
+    finally:
+        session.close()
+
+
+def test_an_app_expected_to_exit_gets_no_network(tmp_path, nothing_left):
+    with TestPage() as page:
+        code = (f"import urllib.request\ntry:\n    urllib.request.urlopen({page.url('/')!r}, timeout=3)\n"
+                "    print('reached the host')\nexcept OSError as exc:\n    print('no network:', exc)\n"
+                "raise SystemExit(3)\n")
+        folder = _folder(tmp_path, code)
+        session = DockerSession("shortly:app")
+        try:
+            code, output, serving = session(folder).run_to_exit({})
+        finally:
+            session.close()
+    assert (code, serving) == (3, False)
+    assert "no network" in output and "reached the host" not in output
+
+
+def test_editing_the_code_does_not_reinstall_dependencies(tmp_path, monkeypatch, nothing_left):
+    folder = _folder(tmp_path, WHOAMI)
+    session = DockerSession("shortly:app")
+    session.image_for(folder)
+    session.close()
+    builds = []
+    original = DockerSession._build
+    monkeypatch.setattr(DockerSession, "_build", lambda self, ctx, dockerfile, *a, **k:
+                        (builds.append(dockerfile), original(self, ctx, dockerfile, *a, **k))[1])
+    (folder / "shortly.py").write_text(WHOAMI + "\n# an edit\n")
+    session = DockerSession("shortly:app")
+    try:
+        session.image_for(folder)
+    finally:
+        session.close()
+    assert builds == ["Dockerfile"], "only the app layer is rebuilt"
+    builds.clear()
+    (folder / "requirements.txt").write_text(f"Flask==3.1.3\n# {uuid.uuid4()}: a manifest of this run only\n")
+    session = DockerSession("shortly:app")
+    try:
+        session.image_for(folder)
+        deps = [tag for tag in session._images if tag.startswith("factorlab/deps:")]
+    finally:
+        session.close()
+    assert builds == [".factorlab/Dockerfile", "Dockerfile"], "a new manifest builds new dependencies"
+    client = connect()
+    client.images.remove(deps[0])  # not a cache worth keeping
+    client.close()
+
+
+def test_an_undeclared_dependency_is_missing_in_the_container(tmp_path, nothing_left):
+    code = WHOAMI.replace("import os, socket", "import os, socket\nimport requests")
+    folder = _folder(tmp_path, code)
+    session = DockerSession("shortly:app")
+    try:
+        with pytest.raises(AppFailed, match="No module named 'requests'"):
+            session(folder).start({})
+    finally:
+        session.close()
+
+
+def test_a_manifest_that_cannot_install_fails_the_build(tmp_path, nothing_left):
+    folder = _folder(tmp_path, WHOAMI, "Flask==3.1.3\nno-such-package-factorlab==1.0\n")
+    done = run_cli("check", "01", "--runner", "docker", "--path", str(folder))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "the image did not build: pip could not install requirements.txt" in done.stdout
+
+
+def test_a_missing_base_image_is_an_infrastructure_error(tmp_path, nothing_left):
+    folder = _folder(tmp_path, WHOAMI, "Flask==3.1.3\n# a manifest no other test uses\n")
+    # A registry on the loopback port 1: the pull is refused at once, and no traffic leaves the machine.
+    done = run_cli("check", "01", "--runner", "docker", "--path", str(folder),
+                   env={"FACTORLAB_BASE_IMAGE": "127.0.0.1:1/factorlab/missing:none"})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "FACTORLAB_BASE_IMAGE" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_keep_leaves_containers_for_inspection(tmp_path):
+    done = run_cli("check", "01", "--runner", "docker", "--path", str(COURSE.get("01").solution), "--keep")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "kept for inspection" in done.stderr
+    client = connect()
+    try:
+        kept = client.containers.list(all=True, filters={"label": f"org.factorlab.prefix={PREFIX}"})
+        assert kept and all(c.status == "exited" for c in kept)
+        assert "factorlab launcher: serving" in kept[0].logs().decode()
+    finally:
+        for container in kept:
+            container.remove(force=True)
+        for image in client.images.list(filters={"label": [f"org.factorlab.prefix={PREFIX}", "org.factorlab.role=app"]}):
+            client.images.remove(image.id, force=True)
+        client.close()
