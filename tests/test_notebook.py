@@ -56,3 +56,33 @@ def test_an_app_dies_with_the_kernel_that_started_it(tmp_path):
             assert not our_children()
         finally:
             proc.kill()
+
+
+def _button_parts(box):
+    import ipywidgets as widgets
+
+    button = next(c for c in box.children if isinstance(c, widgets.Button))
+    where = box.children[2]
+    return button, where
+
+
+def test_check_button_says_plainly_when_no_engine_answers(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    solution = nb.course().get("01").solution
+    button, where = _button_parts(nb.check_button("01", solution))
+    assert "no Docker engine answers here" in where.value and "--runner docker" in where.value
+    button.click()
+    out = capsys.readouterr().out
+    assert "01_codebase: 3 passed" in out and "no container needed" not in out
+
+
+@pytest.mark.docker
+def test_check_button_offers_containers_when_an_engine_answers(capsys):
+    solution = nb.course().get("01").solution
+    button, where = _button_parts(nb.check_button("01", solution))
+    assert [value for _, value in where.options] == ["local", "docker"] and where.value == "local"
+    where.value = "docker"
+    button.click()
+    out = capsys.readouterr().out
+    assert "Checking solutions/01_codebase in containers" in out
+    assert "01_codebase: 3 passed" in out and "no container needed" in out

@@ -59,18 +59,39 @@ def _default_host() -> str | None:
     return None
 
 
+def _answers(url: str) -> bool:
+    """Does anything accept a connection at the engine's address? Tried with a socket of our own, because
+    the docker package leaks its socket when the connection is refused."""
+    try:
+        if url.startswith("unix://"):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(3)
+                sock.connect(url[len("unix://"):])
+        elif url.startswith(("tcp://", "http://", "https://")):
+            host, _, port = url.split("://", 1)[1].rstrip("/").rpartition(":")
+            socket.create_connection((host or "127.0.0.1", int(port)), timeout=3).close()
+        return True  # other transports (npipe, ssh): let the client try
+    except (OSError, ValueError):
+        return False
+
+
 def connect(timeout: float = 60):
     """A client for a reachable engine, or RunnerUnavailable with the one-line reason."""
     try:
         import docker
     except ImportError:
         raise RunnerUnavailable(f"{ENGINE_MISSING} (the docker Python package is not installed)") from None
+    if not _answers(_default_host() or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"):
+        raise RunnerUnavailable(ENGINE_MISSING)
+    client = None
     try:
         host = _default_host()
         client = docker.DockerClient(base_url=host, timeout=timeout, max_pool_size=16) if host else \
             docker.from_env(timeout=timeout, max_pool_size=16)
         client.ping()
     except Exception:
+        if client is not None:
+            client.close()
         raise RunnerUnavailable(ENGINE_MISSING) from None
     return client
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import ast
+import threading
 from pathlib import Path
 
 SKIPPED_DIRS = {".git", ".venv", "venv", "__pycache__", "node_modules", ".pytest_cache", ".ipynb_checkpoints"}
 MAX_FILE = 1024 * 1024
+# CPython 3.11's ast.parse is not safe to call from several threads at once (checks run side by side):
+# it can fail with "SystemError: AST constructor recursion depth mismatch".
+_PARSING = threading.Lock()
 
 
 def walk(root: Path, suffixes: tuple[str, ...] | None = None) -> list[Path]:
@@ -34,8 +38,10 @@ def app_module_file(ctx) -> str:
 
 def parse(path: Path) -> ast.Module | None:
     """Parse a Python file; None when it has a syntax error (a run-time check reports that)."""
+    text = path.read_text(errors="replace")
     try:
-        return ast.parse(path.read_text(errors="replace"), filename=str(path))
+        with _PARSING:
+            return ast.parse(text, filename=str(path))
     except (SyntaxError, ValueError):
         return None
 
