@@ -17,6 +17,8 @@ BROKEN = {
                       "the app did not start serving within"),
     "forks_and_exits": ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(600)\n"
                         "raise SystemExit(0)\n", "exited with code 0"),
+    "allocates_without_bound": ("hoard = []\nwhile True:\n    hoard.append(bytearray(50_000_000))\n",
+                                "MemoryError"),
     "fork_bomb_lite": ("import os, time\nfor _ in range(20):\n    if os.fork() == 0:\n        os.setsid()\n"
                        "        time.sleep(600)\nwhile True:\n    time.sleep(1)\n", "the app did not start serving within"),
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -14,6 +15,9 @@ import uuid
 from dataclasses import dataclass, field
 
 OUTPUT_LIMIT = 64 * 1024
+# The address space an app started here may use: plenty for a web app, and it turns an app that allocates
+# without bound into a MemoryError instead of a machine (or a 2 GiB Binder) running out of memory.
+MEMORY_LIMIT = 2 * 1024 ** 3
 MARKER = "FACTORLAB_RUN_ID"
 _PR_SET_PDEATHSIG = 1
 
@@ -63,8 +67,12 @@ class BoundedOutput:
 
 
 def _die_with_parent() -> None:
-    """Ask Linux to kill this child if the process that started it dies (kernel crash)."""
+    """In the child: its own process group, a memory cap, and (on Linux) death with the process that started it."""
     os.setpgrp()
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    except (ValueError, OSError):
+        pass
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
