@@ -23,6 +23,7 @@ def _engine() -> bool:
     return engine_available()
 
 
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected what they will
 def pytest_collection_modifyitems(config, items):
     wanted = [item for item in items if item.get_closest_marker("docker")]
     config.stash[_left_out] = 0

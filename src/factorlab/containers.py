@@ -28,7 +28,8 @@ from pathlib import Path
 import requests
 
 from .process import BoundedOutput, free_port, port_open
-from .runner import IGNORED, LAUNCHER, READY_TIMEOUT, AppFailed, Runner, RunnerUnavailable, ServingApp, not_serving
+from .runner import (COMMAND_TIMEOUT, IGNORED, LAUNCHER, READY_TIMEOUT, AppFailed, Runner, RunnerUnavailable,
+                     ServingApp, not_serving)
 
 HERE = Path(__file__).parent / "docker"
 TEMPLATE = HERE / "Dockerfile"
@@ -322,14 +323,17 @@ class DockerSession:
 
     # -- containers ---------------------------------------------------------------------------------------
 
-    def run(self, image: str, env: dict[str, str], port: int, *, network: str, mounts: list[str]):
-        """Start a locked-down container of image: unprivileged, limited, labelled, with a lifetime cap."""
+    def run(self, image: str, env: dict[str, str], port: int, *, network: str, mounts: list[str],
+            command: list[str] | None = None):
+        """Start a locked-down container of image: unprivileged, limited, labelled, with a lifetime cap.
+        command: arguments to python (default: the launcher serving the app)."""
         run_id = self.run_prefix + uuid.uuid4().hex
         environment = {**env, "PORT": str(port), "FACTORLAB_RUN_ID": run_id}
         from docker.types import LogConfig
 
+        args = command or ["/factorlab/launch.py", self.app]
         container = self.client.containers.run(
-            image, ["timeout", "-s", "KILL", str(MAX_LIFETIME), "python", "/factorlab/launch.py", self.app],
+            image, ["timeout", "-s", "KILL", str(MAX_LIFETIME), "python", *args],
             detach=True, environment=environment, network_mode=network, user=APP_USER,
             cap_drop=["ALL"], security_opt=["no-new-privileges"], **LIMITS,
             volumes={path: {"bind": path, "mode": "rw"} for path in mounts},
@@ -532,6 +536,25 @@ class DockerRunner(Runner):
             time.sleep(0.1)
         app.stop()
         return code, app.output(), serving
+
+
+    def run_command(self, args: list[str], env: dict[str, str] | None = None, *,
+                    timeout: float = COMMAND_TIMEOUT) -> tuple[int | None, str]:
+        """Run `python ARGS` in a container of the app's image (host networking: it may need the services)."""
+        self.used = True
+        image = self.session.image_for(self.source)
+        container = self.session.run(image, env or {}, free_port(), network="host", mounts=self._mounts, command=args)
+        app = ContainerApp(container, 0, self.session)
+        self._apps.append(app)
+        deadline = time.monotonic() + timeout
+        code = None
+        while time.monotonic() < deadline:
+            state, code = self.session.status(container)
+            if code is not None or state == "gone":
+                break
+            time.sleep(0.05)
+        app.stop()
+        return code, app.output()
 
 
 def _listening_inside(container, port: int) -> bool:

@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 from . import catalogue as cat
+from . import services
 from .checks import run_exercise
 from .progress import Progress
 from .results import Report
@@ -139,6 +140,17 @@ _codes: dict[str, str] = {}  # link codes are random: each gets a stable name, s
 PORT = re.compile(r"(127\.0\.0\.1|localhost):(\d{4,5})")
 
 
+def mask(text: str) -> str:
+    """Replace what changes between runs (ports, times, random codes) with stable names."""
+    for match in CODE_SEEN.finditer(text):
+        code = next(group for group in match.groups() if group)
+        _codes.setdefault(code, f"<code{len(_codes) + 1}>")
+    for code, name in _codes.items():
+        text = re.sub(rf"\b{re.escape(code)}\b", name, text)
+    text = TIMESTAMP.sub("<time>", text)
+    return PORT.sub(lambda m: m.group(0) if m.group(2) == "5000" else f"{m.group(1)}:<port>", text)
+
+
 class Response:
     """An HTTP response that prints as stable text: status, a few headers, the body."""
 
@@ -181,14 +193,7 @@ class App:
         print(f"Shortly is running from {rel(self.folder)}")
 
     def mask(self, text: str) -> str:
-        """Replace what changes between runs (ports, times, random codes) with stable names."""
-        for match in CODE_SEEN.finditer(text):
-            code = next(group for group in match.groups() if group)
-            _codes.setdefault(code, f"<code{len(_codes) + 1}>")
-        for code, name in _codes.items():
-            text = re.sub(rf"\b{re.escape(code)}\b", name, text)
-        text = TIMESTAMP.sub("<time>", text)
-        return PORT.sub(lambda m: m.group(0) if m.group(2) == "5000" else f"{m.group(1)}:<port>", text)
+        return mask(text)
 
     def get(self, path: str, **kwargs) -> Response:
         return Response(self.running.get(path, **kwargs), self)
@@ -213,9 +218,70 @@ class App:
 
 
 def stop_all() -> None:
-    """Stop every app a notebook started (also runs when the kernel exits)."""
+    """Stop every app and backing service a notebook started (also runs when the kernel exits)."""
     for app in list(_running):
         app.stop()
+    for server in list(_servers):
+        stop(server)
+
+
+# --- backing services -------------------------------------------------------------------------
+
+_servers: list[services.Server] = []
+_KIND = {"postgres": "PostgreSQL", "redis": "Redis"}
+
+
+def postgres() -> services.Postgres:
+    """Start a private PostgreSQL server for this notebook (stopped by stop_all, or with the kernel)."""
+    server = services.Postgres.start()
+    _servers.append(server)
+    print(f"PostgreSQL is running: DATABASE_URL={mask(server.url())}")
+    return server
+
+
+def redis() -> services.Redis:
+    """Start a private Redis server for this notebook (stopped by stop_all, or with the kernel)."""
+    server = services.Redis.start()
+    _servers.append(server)
+    print(f"Redis is running: REDIS_URL={mask(server.url())}")
+    return server
+
+
+def stop(server: services.Server) -> None:
+    """Stop a server this notebook started; its data goes with it."""
+    if server in _servers:
+        server.stop()
+        _servers.remove(server)
+        print(f"{_KIND[server.kind]} stopped (its data is gone)")
+
+
+def rows(url: str, query: str) -> None:
+    """Run a query in the database a DATABASE_URL names (SQLite or one of this notebook's PostgreSQL servers)
+    and print the rows, with random codes and times masked."""
+    if url.startswith("sqlite:///"):
+        import sqlite3
+
+        with sqlite3.connect(f"file:{url[len('sqlite:///'):]}?mode=ro", uri=True) as conn:
+            cursor = conn.execute(query)
+            header, found = [d[0] for d in cursor.description], cursor.fetchall()
+    else:
+        port = int(PORT.search(url).group(2))
+        server = next(s for s in _servers if s.kind == "postgres" and s.port == port)
+        conn = server.connect(url.rsplit("/", 1)[1])
+        try:
+            cursor = conn.cursor()
+            cursor.execute(query)
+            header, found = [d[0] for d in cursor.description], cursor.fetchall()
+        finally:
+            conn.close()
+    if "code" in header:  # link codes are random: give each a stable name
+        for row in found:
+            code = str(row[header.index("code")])
+            _codes.setdefault(code, f"<code{len(_codes) + 1}>")
+    print(mask(" | ".join(header)))
+    for row in found:
+        print(mask(" | ".join(str(value) for value in row)))
+    print(f"({len(found)} row{'s' if len(found) != 1 else ''})")
 
 
 atexit.register(stop_all)

@@ -66,13 +66,18 @@ class BoundedOutput:
                     + bytes(self.tail).decode(errors="replace"))
 
 
-def _die_with_parent() -> None:
-    """In the child: its own process group, a memory cap, and (on Linux) death with the process that started it."""
+def _die_with_parent(user: tuple[int, int] | None = None) -> None:
+    """In the child: its own process group, a memory cap, another user if asked (a server that refuses to
+    run as root), and (on Linux) death with the process that started it."""
     os.setpgrp()
     try:
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     except (ValueError, OSError):
         pass
+    if user:
+        os.setgroups([])
+        os.setgid(user[1])
+        os.setuid(user[0])  # before PDEATHSIG: changing credentials clears it
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -89,13 +94,15 @@ class Process:
     output: BoundedOutput = field(default_factory=BoundedOutput)
 
     @classmethod
-    def start(cls, argv: list[str], *, cwd: str, env: dict[str, str]) -> "Process":
+    def start(cls, argv: list[str], *, cwd: str, env: dict[str, str],
+              user: tuple[int, int] | None = None) -> "Process":
+        """Start argv; user is (uid, gid) to run it as, for a server that will not run as root."""
         # A caller (the test suite) may prefix run ids to recognise its own processes.
         run_id = os.environ.get("FACTORLAB_RUN_PREFIX", "") + uuid.uuid4().hex
         env = {**env, MARKER: run_id, "PYTHONUNBUFFERED": "1"}
         popen = subprocess.Popen(
             argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, preexec_fn=_die_with_parent, close_fds=True,
+            stderr=subprocess.STDOUT, preexec_fn=lambda: _die_with_parent(user), close_fds=True,
         )
         proc = cls(popen, run_id)
         threading.Thread(target=proc._pump, daemon=True).start()
@@ -131,10 +138,10 @@ class Process:
         except (ProcessLookupError, PermissionError):
             pass
 
-    def stop(self, grace: float = 3.0) -> int | None:
-        """SIGTERM the group, SIGKILL what is left after `grace` seconds, and reap everything."""
+    def stop(self, grace: float = 3.0, signum: int | None = None) -> int | None:
+        """Signal the group (SIGTERM unless told), SIGKILL what is left after `grace` seconds, reap everything."""
         if self.poll() is None:
-            self.signal(signal.SIGTERM)
+            self.signal(signum or signal.SIGTERM)
             if self.wait(grace) is None:
                 self.signal(signal.SIGKILL)
                 self.wait(5)

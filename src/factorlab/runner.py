@@ -4,7 +4,8 @@ Every runner offers the same few calls, so that one set of checks runs anywhere:
 ``workspace()`` (a fresh copy of the learner's folder), ``shared_dir()`` (a folder the
 check and the app both see at the same path), ``start(env, clean=...)`` (the app serving
 on a loopback port), ``run_to_exit(env)`` (the app expected to stop by itself) and
-``close()``. The container runner lives in ``containers.py``.
+``run_command(args, env)`` (a one-off command such as a setup step) and ``close()``.
+The container runner lives in ``containers.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .process import Process, free_port, wait_for_port
 
 LAUNCHER = Path(__file__).with_name("launch.py")
 READY_TIMEOUT = 10.0
+COMMAND_TIMEOUT = 20.0
 IGNORED = shutil.ignore_patterns(".git", ".venv", "venv", "__pycache__", "*.pyc", ".pytest_cache", "node_modules")
 # Only these variables of the caller's environment reach the app: the learner's own
 # SHORTLY_* settings must not leak into a check and change its verdict.
@@ -180,6 +182,17 @@ class LocalRunner(Runner):
         code = process.poll()
         app.stop()
         raise AppFailed(not_serving(ready_timeout, code, app.last_words()))
+
+    def run_command(self, args: list[str], env: dict[str, str] | None = None, *,
+                    timeout: float = COMMAND_TIMEOUT) -> tuple[int | None, str]:
+        """Run a one-off command of the app (`python ARGS` in its folder, e.g. -m flask --app shortly init-db):
+        (exit code, or None when it ran out of time, and its output)."""
+        self.used = True
+        workspace = self.workspace()
+        process = Process.start([sys.executable, *args], cwd=str(workspace), env=base_env(env))
+        code = process.wait(timeout)
+        process.stop()
+        return code, process.output.text().replace(str(workspace), "<app>")
 
     def run_to_exit(self, env: dict[str, str] | None = None, *, timeout: float = READY_TIMEOUT) -> tuple[int | None, str, bool]:
         """Start the app expecting it to exit by itself: (exit code or None, output, was it serving)."""

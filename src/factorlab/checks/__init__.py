@@ -12,6 +12,7 @@ from typing import Callable
 from ..catalogue import Catalogue, Exercise
 from ..results import ERROR, FAILED, PASSED, CheckResult, Report
 from ..runner import AppFailed, LocalRunner, Runner
+from ..services import stop_shared
 
 CHECK_TIMEOUT = 30.0
 # The config every later app state requires to start at all; a check of an earlier factor adds it so that
@@ -68,7 +69,7 @@ def get(check_id: str) -> Check:
 
 
 def _load_all() -> None:
-    from . import codebase, config, dependencies  # noqa: F401  (registers the checks)
+    from . import backing, codebase, config, dependencies  # noqa: F401  (registers the checks)
 
 
 def run_check(chk: Check, path: Path, runner_factory, catalogue: Catalogue | None = None) -> CheckResult:
@@ -128,6 +129,7 @@ def run_exercise(exercise: Exercise, path: Path, catalogue: Catalogue, *, runner
         if hasattr(factory, "close"):
             factory.close()
             report.kept = list(getattr(factory, "kept", []))
+        stop_shared()  # the private PostgreSQL the checks made databases in (not `factorlab services up`'s)
     return report
 
 

@@ -32,6 +32,7 @@ def _distinct_env(root: Path, name: str) -> dict[str, str]:
     return {
         REQUIRED: f"key-{name}-{secrets.token_hex(8)}",
         "SHORTLY_DATABASE": str(root / f"{name}.db"),
+        "DATABASE_URL": f"sqlite:///{root / name}.db",  # from factor IV on, the database is attached by URL
         "SHORTLY_PREVIEW_TOKEN": f"token-{name}-{secrets.token_hex(6)}",
     }
 
@@ -99,7 +100,8 @@ def from_environment(ctx: CheckContext) -> str:
                 raise CheckFailed(f"Seen: the session cookie is not signed with the {REQUIRED} the app was given.\n"
                                   "Expected: the app's SECRET_KEY comes from the environment.")
             if code not in _codes_in(Path(env["SHORTLY_DATABASE"])):
-                raise CheckFailed("Seen: the new link is not in the SQLite file named by SHORTLY_DATABASE.\n"
+                raise CheckFailed("Seen: the new link is not in the SQLite file named by SHORTLY_DATABASE "
+                                  "(or, from factor IV on, DATABASE_URL).\n"
                                   "Expected: the database path comes from the environment.")
             sent = [h.get("Authorization") for h in page.headers_for(f"/{name}")]
             if f"Bearer {env['SHORTLY_PREVIEW_TOKEN']}" not in sent:
