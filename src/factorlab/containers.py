@@ -267,10 +267,12 @@ class DockerSession:
                 self._build(_tar(fill), ".factorlab/Dockerfile", tag, {"role": "deps"}, args, offline=bool(wheels))
             except BuildFailed as exc:
                 if "pip install" in exc.step:  # the learner's manifest
-                    tail = "\n  ".join(line for line in exc.log if line.strip() and "Step " not in line)
+                    said = [line for line in exc.log if line.strip() and not line.startswith(("Step ", " ---> "))
+                            and not line.startswith(("INFO:", "Removing intermediate"))]
+                    errors = [line for line in said if line.startswith("ERROR")] or said[-4:]
                     failure: BaseException = AppFailed(
                         "Seen: the image did not build: pip could not install requirements.txt:\n  "
-                        + "\n  ".join(tail.splitlines()[-4:]) + "\nExpected: every requirement installable.")
+                        + "\n  ".join(errors[-4:]) + "\nExpected: every requirement installable.")
                 elif exc.step.startswith("FROM"):
                     failure = RunnerUnavailable(
                         f"the base image {base} is not available here and could not be pulled ({exc}); "

@@ -50,7 +50,37 @@ def download(target: Path, arch: str, root: Path) -> list[str]:
     for manifest in manifests(root):
         cmd += ["-r", str(manifest)]
     subprocess.run([*cmd, *service_pins(root)], check=True)
+    # pip judges markers by the Python running it, not by --python-version: fetch what an older 3.11 in an
+    # image needs too (Debian bookworm's 3.11.2 wants async-timeout for redis, for one).
+    extra = backports(target)
+    if extra:
+        subprocess.run([*cmd[:cmd.index("-d") + 2], *cmd[cmd.index("--only-binary=:all:"):cmd.index("-r")], *extra],
+                       check=True)
     return sorted(p.name for p in target.glob("*.whl"))
+
+
+def backports(folder: Path, versions: tuple[str, ...] = ("3.11.0", "3.11.2")) -> list[str]:
+    """Requirements of the wheels in folder that only an earlier Python 3.11 release needs."""
+    import zipfile
+
+    from packaging.markers import default_environment
+    from packaging.requirements import Requirement
+
+    here = default_environment()
+    needed = set()
+    for wheel in folder.glob("*.whl"):
+        with zipfile.ZipFile(wheel) as archive:
+            meta = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+            lines = archive.read(meta).decode(errors="replace").splitlines()
+        for line in lines:
+            if not line.startswith("Requires-Dist:"):
+                continue
+            req = Requirement(line.split(":", 1)[1].strip())
+            if not req.marker or "extra" in str(req.marker) or req.marker.evaluate(here):
+                continue
+            if any(req.marker.evaluate({**here, "python_full_version": v, "python_version": "3.11"}) for v in versions):
+                needed.add(f"{req.name}{req.specifier}")
+    return sorted(needed)
 
 
 def main(argv: list[str] | None = None) -> int:
