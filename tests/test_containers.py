@@ -230,3 +230,18 @@ def test_keep_leaves_containers_for_inspection(tmp_path):
         for image in client.images.list(filters={"label": [f"org.factorlab.prefix={PREFIX}", "org.factorlab.role=app"]}):
             client.images.remove(image.id, force=True)
         client.close()
+
+
+def test_code_changes_come_from_docker_diff(tmp_path, nothing_left):
+    from test_runner import WRITES_INTO_ITS_FOLDER
+
+    folder = _folder(tmp_path, WRITES_INTO_ITS_FOLDER)
+    session = DockerSession("shortly:app")
+    try:
+        runner = session(folder)
+        app = runner.start({})
+        app.stop()
+        assert app.code_changes() == ["written.txt"]
+        runner.close()
+    finally:
+        session.close()

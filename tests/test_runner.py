@@ -76,3 +76,17 @@ def test_fake_course_starters_fail_and_solutions_pass(fake_course, exercise, fol
     ex = fake_course.get(exercise)
     report = checks.run_exercise(ex, getattr(ex, folder), fake_course)
     assert report.passed is passed, report.to_text()
+
+
+WRITES_INTO_ITS_FOLDER = ("import pathlib\npathlib.Path('written.txt').write_text('x')\n"
+                          "from flask import Flask\napp = Flask(__name__)\n")
+
+
+def test_code_changes_lists_what_the_app_wrote_into_its_folder(tmp_path, no_leftovers):
+    from factorlab.runner import LocalRunner
+
+    (tmp_path / "shortly.py").write_text(WRITES_INTO_ITS_FOLDER)
+    with LocalRunner(tmp_path) as runner:
+        app = runner.start({})
+        app.stop()
+        assert app.code_changes() == ["written.txt"]

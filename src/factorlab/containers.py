@@ -38,6 +38,7 @@ DEFAULT_BASE_IMAGE = "python:3.11-slim"
 ENGINE_MISSING = "no Docker engine: start Docker, or use --runner local"
 LABEL = "org.factorlab"
 APP_USER = "10001:10001"
+CODE_DIR = "/app"  # where the course's Dockerfile puts the app's files
 MEMORY = "512m"
 LIMITS = {"mem_limit": MEMORY, "memswap_limit": MEMORY, "nano_cpus": 1_000_000_000, "pids_limit": 128}
 # The longest a container may live, whatever happens to factorlab (GNU timeout as PID 1 enforces it).
@@ -166,6 +167,7 @@ class ContainerApp(ServingApp):
     http: requests.Session = field(default_factory=requests.Session)
     _logs: str | None = None
     exit_code: int | None = None
+    _changes: list[str] | None = None
 
     def output(self) -> str:
         if self._logs is not None:
@@ -175,12 +177,19 @@ class ContainerApp(ServingApp):
     def oom_killed(self) -> bool:
         return self.session.oom_killed(self.container)
 
+    def code_changes(self) -> list[str]:
+        """Files the app created, changed or deleted under /app, its code folder (from `docker diff`)."""
+        if self._changes is None:
+            self._changes = self.session.code_changes(self.container)
+        return self._changes
+
     def stop(self) -> int | None:
         """SIGTERM (docker stop), SIGKILL after a grace period, keep its logs, remove the container."""
         self.http.close()
         if self._logs is None:
             self.exit_code = self.session.stop(self.container)
             self._logs = self.session.logs(self.container)
+            self.code_changes()  # read before the container goes
             self.session.remove(self.container)
         return self.exit_code
 
@@ -358,6 +367,15 @@ class DockerSession:
 
     def oom_killed(self, container) -> bool:
         return bool(container.attrs.get("State", {}).get("OOMKilled"))
+
+    def code_changes(self, container) -> list[str]:
+        try:
+            changed = container.diff() or []
+        except Exception:
+            return []
+        return sorted(item["Path"][len(CODE_DIR) + 1:] for item in changed
+                      if item["Path"].startswith(CODE_DIR + "/") and "__pycache__" not in item["Path"]
+                      and not any(other["Path"].startswith(item["Path"] + "/") for other in changed))
 
     def logs(self, container) -> str:
         try:

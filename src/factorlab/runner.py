@@ -81,6 +81,10 @@ class ServingApp:
     def output(self) -> str:
         raise NotImplementedError
 
+    def code_changes(self) -> list[str]:
+        """Files (relative to the code folder) the app created, changed or deleted there while it ran."""
+        raise NotImplementedError
+
     def last_words(self, lines: int = 8) -> str:
         tail = [line[:200] for line in self.output().splitlines() if line.strip()][-lines:]
         return ("\nits last output:\n  " + "\n  ".join(tail)) if tail else ""
@@ -94,13 +98,32 @@ class RunningApp(ServingApp):
     port: int
     workspace: Path
     http: requests.Session = field(default_factory=requests.Session)
+    before: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def output(self) -> str:
         return self.process.output.text().replace(str(self.workspace), "<app>")
 
+    def code_changes(self) -> list[str]:
+        """Files the app created, changed or deleted in its code folder since it started."""
+        return _changes(self.before, snapshot(self.workspace))
+
     def stop(self) -> int | None:
         self.http.close()
         return self.process.stop()
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under folder (bar Python's own bytecode caches) with its size and modification time."""
+    found = {}
+    for path in Path(folder).rglob("*"):
+        if "__pycache__" not in path.parts and (path.is_file() or path.is_symlink()):
+            stat = path.lstat()
+            found[path.relative_to(folder).as_posix()] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+def _changes(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
+    return sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
 
 
 class Runner:
@@ -174,8 +197,9 @@ class LocalRunner(Runner):
         if clean:
             python, path = self._clean_python(workspace)
             env = {**(env or {}), **path}
+        before = snapshot(workspace)
         process, port = self._launch(env, python, workspace)
-        app = RunningApp(process, port, workspace)
+        app = RunningApp(process, port, workspace, before=before)
         self._apps.append(app)
         if wait_for_port(process, port, ready_timeout):
             return app
