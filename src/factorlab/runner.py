@@ -25,7 +25,10 @@ from .process import Process, free_port, wait_for_port
 LAUNCHER = Path(__file__).with_name("launch.py")
 READY_TIMEOUT = 10.0
 COMMAND_TIMEOUT = 20.0
-IGNORED = shutil.ignore_patterns(".git", ".venv", "venv", "__pycache__", "*.pyc", ".pytest_cache", "node_modules")
+# Tool folders, and what a run of the app leaves behind (its SQLite file, log and pid file): a check starts
+# from the code, not from the learner's local data.
+IGNORED = shutil.ignore_patterns(".git", ".venv", "venv", "__pycache__", "*.pyc", ".pytest_cache", "node_modules",
+                                 "shortly.db", "shortly.log*", "shortly.pid")
 # Only these variables of the caller's environment reach the app: the learner's own
 # SHORTLY_* settings must not leak into a check and change its verdict.
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "FACTORLAB_WHEELHOUSE")

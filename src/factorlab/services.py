@@ -197,17 +197,20 @@ def _template(bin_dir: Path) -> Path:
         staging = Path(tempfile.mkdtemp(prefix="template-", dir=target.parent))
         data = staging / "data"
         _give(staging, user)
-        done = subprocess.run([str(bin_dir / "initdb"), "-D", str(data), "-U", PG_USER, "--auth=trust",
-                               "-E", "UTF8", "--locale=C", "--no-sync"],
-                              capture_output=True, text=True, timeout=120, preexec_fn=_demote(user))
-        if done.returncode != 0:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise ServiceFailed(f"initdb failed:\n{(done.stdout + done.stderr)[-1500:]}")
         try:
-            data.rename(target)
-        except OSError:
-            pass  # another process made it first
-        shutil.rmtree(staging, ignore_errors=True)
+            done = subprocess.run([str(bin_dir / "initdb"), "-D", str(data), "-U", PG_USER, "--auth=trust",
+                                   "-E", "UTF8", "--locale=C", "--no-sync"],
+                                  capture_output=True, text=True, timeout=120, preexec_fn=_demote(user))
+            if done.returncode != 0:
+                raise ServiceFailed(f"initdb failed:\n{(done.stdout + done.stderr)[-1500:]}")
+            try:
+                data.rename(target)
+            except OSError:
+                pass  # another process made it first
+        except subprocess.TimeoutExpired:
+            raise ServiceFailed("initdb did not finish within 120 s") from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return target
 
 
