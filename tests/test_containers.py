@@ -245,3 +245,17 @@ def test_code_changes_come_from_docker_diff(tmp_path, nothing_left):
         runner.close()
     finally:
         session.close()
+
+
+def test_kill_ends_the_container_at_once(tmp_path, nothing_left):
+    folder = _folder(tmp_path, WHOAMI)
+    session = DockerSession("shortly:app")
+    try:
+        runner = session(folder)
+        app = runner.start({})
+        app.kill()
+        state, code = session.status(app.container)
+        assert state == "exited" and code == 137
+        runner.close()
+    finally:
+        session.close()

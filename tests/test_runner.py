@@ -90,3 +90,16 @@ def test_code_changes_lists_what_the_app_wrote_into_its_folder(tmp_path, no_left
         app = runner.start({})
         app.stop()
         assert app.code_changes() == ["written.txt"]
+
+
+def test_kill_ends_the_app_without_its_clean_up(tmp_path, no_leftovers):
+    from factorlab.runner import LocalRunner
+
+    (tmp_path / "shortly.py").write_text("import atexit, pathlib\n"
+                                         "atexit.register(lambda: pathlib.Path('clean-up-ran').touch())\n"
+                                         "from flask import Flask\napp = Flask(__name__)\n")
+    with LocalRunner(tmp_path) as runner:
+        app = runner.start({})
+        app.kill()
+        assert app.process.poll() == -9
+        assert not (app.workspace / "clean-up-ran").exists()

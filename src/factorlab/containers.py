@@ -183,6 +183,14 @@ class ContainerApp(ServingApp):
             self._changes = self.session.code_changes(self.container)
         return self._changes
 
+    def kill(self) -> None:
+        """SIGKILL every process of the container at once (docker kill)."""
+        try:
+            self.container.kill()
+            self.container.wait(timeout=STOP_GRACE + 5)
+        except Exception:
+            pass
+
     def stop(self) -> int | None:
         """SIGTERM (docker stop), SIGKILL after a grace period, keep its logs, remove the container."""
         self.http.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -88,6 +89,10 @@ class ServingApp:
         """Files (relative to the code folder) the app created, changed or deleted there while it ran."""
         raise NotImplementedError
 
+    def kill(self) -> None:
+        """SIGKILL the app at once, as a crash or an out-of-memory kill would: no clean-up code runs."""
+        raise NotImplementedError
+
     def last_words(self, lines: int = 8) -> str:
         tail = [line[:200] for line in self.output().splitlines() if line.strip()][-lines:]
         return ("\nits last output:\n  " + "\n  ".join(tail)) if tail else ""
@@ -109,6 +114,10 @@ class RunningApp(ServingApp):
     def code_changes(self) -> list[str]:
         """Files the app created, changed or deleted in its code folder since it started."""
         return _changes(self.before, snapshot(self.workspace))
+
+    def kill(self) -> None:
+        self.process.signal(signal.SIGKILL)
+        self.process.wait(5)
 
     def stop(self) -> int | None:
         self.http.close()
