@@ -63,10 +63,14 @@ STATES += [
     State("solutions/03_config", **CONFIG_FROM_ENV),
     State("exercises/04_backing_services", **CONFIG_FROM_ENV, database_url=True),
     State("solutions/04_backing_services", **CONFIG_FROM_ENV, database_url=True),
+    State("exercises/05_build_release_run", **CONFIG_FROM_ENV, database_url=True),
+    State("solutions/05_build_release_run", **CONFIG_FROM_ENV, database_url=True),
 ]
 STATE_IDS = [s.path for s in STATES]
-NEEDS_SECRET_KEY = [s.path for s in STATES if s.path.endswith(("/03_config", "/04_backing_services"))]
-CONFIG_SOLUTIONS = ["solutions/03_config", "solutions/04_backing_services"]  # every setting from the environment
+NEEDS_SECRET_KEY = [s.path for s in STATES
+                    if s.path.endswith(("/03_config", "/04_backing_services", "/05_build_release_run"))]
+# every setting from the environment
+CONFIG_SOLUTIONS = ["solutions/03_config", "solutions/04_backing_services", "solutions/05_build_release_run"]
 
 
 # ---------------------------------------------------------------------------
@@ -106,18 +110,20 @@ def workspace(tmp_path, monkeypatch):
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.setenv("SHORTLY_ADMIN_TOKEN", ENV_ADMIN_TOKEN)
     monkeypatch.setenv("SHORTLY_PREVIEW_TOKEN", ENV_PREVIEW_TOKEN)
-    for name in ("SHORTLY_DEBUG", "SHORTLY_ENV", "FLASK_DEBUG"):
+    for name in ("SHORTLY_DEBUG", "SHORTLY_ENV", "FLASK_DEBUG", "SHORTLY_RELEASE", "SHORTLY_LOG_FILE",
+                 "SHORTLY_PID_FILE"):
         monkeypatch.delenv(name, raising=False)
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.setenv(name, "127.0.0.1,localhost")
     # The legacy states switch settings on the host name: make sure this is not "prod-…".
     monkeypatch.setattr(socket, "gethostname", lambda: "dev-laptop")
 
-    def load(state):
+    def load(state, cwd=None):
+        """Import state's shortly.py from a copy in tmp_path/app, in cwd (default: that copy)."""
         source = ROOT / state.path
         sources[source] = sorted(source.rglob("*"))
         shutil.copytree(ROOT / state.path, work, ignore=shutil.ignore_patterns("__pycache__", "*.db", "*.log", "*.pid"))
-        monkeypatch.chdir(work)
+        monkeypatch.chdir(cwd or work)
         name = f"shortly_under_test_{uuid.uuid4().hex}"
         spec = importlib.util.spec_from_file_location(name, work / "shortly.py")
         module = importlib.util.module_from_spec(spec)
@@ -474,6 +480,46 @@ def test_instances_share_the_cache_at_redis_url(workspace, monkeypatch, preview,
     third = workspace(state)
     assert create(third.app.test_client(), preview.url("/shared"))["title"] == PAGE_TITLE
     assert len([p for p, _ in preview.requests if p == "/shared"]) == 2
+
+
+# ---------------------------------------------------------------------------
+# Factor V: build, release, run
+# ---------------------------------------------------------------------------
+RELEASE_STATES = ["exercises/05_build_release_run", "solutions/05_build_release_run"]
+
+
+@pytest.mark.parametrize("path", RELEASE_STATES)
+def test_the_app_reports_its_release(path, workspace, monkeypatch):
+    assert workspace(_state(path)).app.test_client().get("/api/release").get_json() == {"release": "unreleased"}
+    shutil.rmtree(Path.cwd())
+    monkeypatch.setenv("SHORTLY_RELEASE", "v7")
+    assert workspace(_state(path)).app.test_client().get("/api/release").get_json() == {"release": "v7"}
+
+
+@pytest.mark.parametrize("path, writes_next_to_code", [(RELEASE_STATES[0], True), (RELEASE_STATES[1], False)])
+def test_the_app_writes_its_files_where_it_runs(path, writes_next_to_code, workspace, tmp_path, preview):
+    data = tmp_path / "data"
+    data.mkdir()
+    shortly = workspace(_state(path), cwd=data)
+    code_before = sorted(p.name for p in (tmp_path / "app").iterdir())
+    client = shortly.app.test_client()
+    link = create(client, preview.url("/where"))
+    assert client.get(f"/{link['code']}").status_code == 302
+    logs = {folder: (folder / "shortly.log").exists() for folder in (tmp_path / "app", data)}
+    assert logs == {tmp_path / "app": writes_next_to_code, data: not writes_next_to_code}
+    if not writes_next_to_code:
+        assert sorted(p.name for p in (tmp_path / "app").iterdir()) == code_before
+        assert Path(shortly.PID_FILE) == data / "shortly.pid"
+
+
+def test_log_and_pid_files_from_config(workspace, tmp_path, monkeypatch):
+    monkeypatch.setenv("SHORTLY_LOG_FILE", str(tmp_path / "logs" / "shortly.log"))
+    monkeypatch.setenv("SHORTLY_PID_FILE", str(tmp_path / "run" / "shortly.pid"))
+    (tmp_path / "logs").mkdir()
+    shortly = workspace(_state(RELEASE_STATES[1]))
+    shortly.app.test_client().get("/")
+    assert (tmp_path / "logs" / "shortly.log").exists() and not (tmp_path / "app" / "shortly.log").exists()
+    assert Path(shortly.PID_FILE) == tmp_path / "run" / "shortly.pid"
 
 
 # ---------------------------------------------------------------------------
