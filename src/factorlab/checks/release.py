@@ -155,6 +155,13 @@ def rollback(ctx: CheckContext) -> str:
     return f"rollback made {first} current again, and it runs; there is nothing to roll back to before {first}"
 
 
+def _writes_into_code(names: list[str], release: str) -> str:
+    """The same words whether the write succeeded (as root) or a read-only folder stopped it (as a user)."""
+    shown = ", ".join(names[:1]) + (" and more" if len(names) > 1 else "")
+    return (f"Seen: the app writes {shown} into its code folder (release {release}).\nExpected: nothing written "
+            "next to the code: log, pid and database files belong in the working directory or a path from config.")
+
+
 @check("release.read_only_code", factor=5, title="The app runs from a read-only code folder",
        hint="Make every file and folder of a release read-only (chmod a-w), and have the app write its log and "
             "pid files to the working directory (or a path from config), never next to its own code (`__file__`).",
@@ -176,10 +183,11 @@ def read_only_code(ctx: CheckContext) -> str:
             app = deploy.serve(release)
         except CheckFailed as exc:
             denied = re.search(rf"Permission denied: '<root>/releases/{release}/([^']+)'", str(exc))
-            seen = (f"Seen: the app tried to write {denied[1]} into its code folder (release {release}), which is "
-                    "read-only, and stopped with a PermissionError." if denied else str(exc).split("\nExpected:")[0])
-            raise CheckFailed(f"{seen}\nExpected: the app starts from a read-only release, writing its log and pid "
-                              "files to the working directory or a path from config, never next to its code.") from None
+            if denied:  # as a user the read-only folder stops the write; as root it succeeds: one message for both
+                raise CheckFailed(_writes_into_code([denied[1]], release)) from None
+            raise CheckFailed(f"{str(exc).split(chr(10) + 'Expected:')[0]}\nExpected: the app starts from a "
+                              "read-only release, writing its log and pid files to the working directory or a "
+                              "path from config, never next to its code.") from None
         with TestPage() as page:
             created = app.post("/api/links", json={"url": page.url("/read-only")})
             code = created.json().get("code") if created.status_code == 201 else None
@@ -189,11 +197,7 @@ def read_only_code(ctx: CheckContext) -> str:
         after = _snapshot(folder)
         written = sorted(name for name in after.keys() | before.keys() if after.get(name) != before.get(name))
         if written:
-            more = " and more" if len(written) > 3 else ""
-            raise CheckFailed(f"Seen: the app wrote {', '.join(written[:3])}{more}"
-                              f" into its code folder (release {release}).\nExpected: nothing written next to "
-                              "the code: log, pid and database files belong in the working directory or a path "
-                              "from config.")
+            raise CheckFailed(_writes_into_code(written, release))
         if code is None or followed != 302:
             raise CheckFailed(f"Seen: served from release {release}, POST /api/links answered {created.status_code}"
                               + (f" and the new link answered {followed}" if code else "")
