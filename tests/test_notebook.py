@@ -86,3 +86,22 @@ def test_check_button_offers_containers_when_an_engine_answers(capsys):
     out = capsys.readouterr().out
     assert "Checking solutions/01_codebase in containers" in out
     assert "01_codebase: 3 passed" in out and "no container needed" in out
+
+
+def test_a_browser_shares_its_cookies_across_apps_and_kill_stops_one(tmp_path, capsys, no_leftovers):
+    (tmp_path / "shortly.py").write_text(textwrap.dedent("""\
+        from flask import Flask, session
+        app = Flask(__name__)
+        app.secret_key = "not-a-secret"
+
+        @app.get("/")
+        def count():
+            session["n"] = session.get("n", 0) + 1
+            return {"n": session["n"]}
+        """))
+    first, second = nb.App(tmp_path), nb.App(tmp_path)
+    browser = nb.Browser()
+    assert [browser.get(app, "/").json()["n"] for app in (first, second, first)] == [1, 2, 3]
+    first.kill()
+    second.stop()
+    assert "Shortly was killed (SIGKILL)" in capsys.readouterr().out

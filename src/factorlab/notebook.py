@@ -204,6 +204,14 @@ class App:
     def logs(self) -> None:
         print(self.mask(self.running.output()))
 
+    def kill(self) -> None:
+        """Kill the app outright (SIGKILL), as a crash or the out-of-memory killer would: no clean-up runs."""
+        if self in _running:
+            self.running.kill()
+            self.runner.close()
+            _running.remove(self)
+            print("Shortly was killed (SIGKILL)")
+
     def stop(self) -> None:
         if self in _running:
             self.runner.close()
@@ -215,6 +223,24 @@ class App:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class Browser:
+    """One user with one cookie jar, talking to any of several running apps (cookies go by host, not by port,
+    so every app on 127.0.0.1 sees the same session cookie, as behind a load balancer)."""
+
+    def __init__(self):
+        import requests
+
+        self.http = requests.Session()
+
+    def get(self, app: App, path: str, **kwargs) -> Response:
+        kwargs.setdefault("allow_redirects", False)
+        return Response(self.http.get(app.running.url + path, timeout=10, **kwargs), app)
+
+    def post(self, app: App, path: str, **kwargs) -> Response:
+        kwargs.setdefault("allow_redirects", False)
+        return Response(self.http.post(app.running.url + path, timeout=10, **kwargs), app)
 
 
 def stop_all() -> None:
