@@ -65,12 +65,15 @@ STATES += [
     State("solutions/04_backing_services", **CONFIG_FROM_ENV, database_url=True),
     State("exercises/05_build_release_run", **CONFIG_FROM_ENV, database_url=True),
     State("solutions/05_build_release_run", **CONFIG_FROM_ENV, database_url=True),
+    State("exercises/06_processes", **CONFIG_FROM_ENV, database_url=True),
+    State("solutions/06_processes", **CONFIG_FROM_ENV, database_url=True),
 ]
 STATE_IDS = [s.path for s in STATES]
-NEEDS_SECRET_KEY = [s.path for s in STATES
-                    if s.path.endswith(("/03_config", "/04_backing_services", "/05_build_release_run"))]
+NEEDS_SECRET_KEY = [s.path for s in STATES if s.path.endswith(
+    ("/03_config", "/04_backing_services", "/05_build_release_run", "/06_processes"))]
 # every setting from the environment
-CONFIG_SOLUTIONS = ["solutions/03_config", "solutions/04_backing_services", "solutions/05_build_release_run"]
+CONFIG_SOLUTIONS = ["solutions/03_config", "solutions/04_backing_services", "solutions/05_build_release_run",
+                    "solutions/06_processes"]
 
 
 # ---------------------------------------------------------------------------
@@ -111,7 +114,7 @@ def workspace(tmp_path, monkeypatch):
     monkeypatch.setenv("SHORTLY_ADMIN_TOKEN", ENV_ADMIN_TOKEN)
     monkeypatch.setenv("SHORTLY_PREVIEW_TOKEN", ENV_PREVIEW_TOKEN)
     for name in ("SHORTLY_DEBUG", "SHORTLY_ENV", "FLASK_DEBUG", "SHORTLY_RELEASE", "SHORTLY_LOG_FILE",
-                 "SHORTLY_PID_FILE"):
+                 "SHORTLY_PID_FILE", "SHORTLY_SESSION_LIFETIME"):
         monkeypatch.delenv(name, raising=False)
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.setenv(name, "127.0.0.1,localhost")
@@ -488,7 +491,7 @@ def test_instances_share_the_cache_at_redis_url(workspace, monkeypatch, preview,
 RELEASE_STATES = ["exercises/05_build_release_run", "solutions/05_build_release_run"]
 
 
-@pytest.mark.parametrize("path", RELEASE_STATES)
+@pytest.mark.parametrize("path", [*RELEASE_STATES, "exercises/06_processes", "solutions/06_processes"])
 def test_the_app_reports_its_release(path, workspace, monkeypatch):
     assert workspace(_state(path)).app.test_client().get("/api/release").get_json() == {"release": "unreleased"}
     shutil.rmtree(Path.cwd())
@@ -520,6 +523,134 @@ def test_log_and_pid_files_from_config(workspace, tmp_path, monkeypatch):
     shortly.app.test_client().get("/")
     assert (tmp_path / "logs" / "shortly.log").exists() and not (tmp_path / "app" / "shortly.log").exists()
     assert Path(shortly.PID_FILE) == tmp_path / "run" / "shortly.pid"
+
+
+# ---------------------------------------------------------------------------
+# Factor VI: stateless processes
+# ---------------------------------------------------------------------------
+PROCESS_STATES = ["exercises/06_processes", "solutions/06_processes"]
+SOLUTION_06 = "solutions/06_processes"
+
+
+def another_instance(workspace, state):
+    """A second instance of state, imported from a fresh copy, with the same environment (same database)."""
+    shutil.rmtree(Path.cwd())
+    return workspace(state)
+
+
+def session_cookie(client):
+    cookie = client.get_cookie("session")
+    assert cookie is not None, "the app set no session cookie"
+    return cookie.value
+
+
+def recent(client):
+    return client.get("/api/recent").get_json()["recent"]
+
+
+@pytest.mark.parametrize("path", PROCESS_STATES)
+def test_each_click_is_in_the_database_at_once(path, workspace, preview):
+    shortly = workspace(_state(path))
+    client = shortly.app.test_client()
+    code = create(client, preview.url("/counted"))["code"]
+    for clicks in range(1, 4):
+        assert client.get(f"/{code}").status_code == 302
+        assert db_row(shortly, code)[2] == clicks  # no batch held back in the process
+    assert not hasattr(shortly, "PENDING_CLICKS") and not hasattr(shortly, "flush_clicks")
+
+
+@pytest.mark.parametrize("path", PROCESS_STATES)
+def test_two_instances_count_the_same_clicks(path, workspace, preview):
+    state = _state(path)
+    first = workspace(state).app.test_client()
+    second = another_instance(workspace, state).app.test_client()
+    code = create(first, preview.url("/both"))["code"]
+    for i in range(6):
+        assert (first, second)[i % 2].get(f"/{code}").status_code == 302
+    assert [c.get(f"/api/links/{code}").get_json()["clicks"] for c in (first, second)] == [6, 6]
+
+
+def test_without_redis_the_recent_links_travel_in_the_cookie(workspace, preview):
+    state = _state(SOLUTION_06)
+    first = workspace(state)
+    assert first.cache is None and not hasattr(first, "SESSIONS")
+    client = first.app.test_client()
+    codes = [create(client, preview.url(f"/cookie/{i}"))["code"] for i in range(3)]
+    cookie = session_cookie(client)
+    serializer = first.app.session_interface.get_signing_serializer(first.app)
+    assert serializer.loads(cookie)["recent"] == codes[::-1]  # in the signed cookie, not in the process
+
+    other = another_instance(workspace, state).app.test_client()  # as after a restart, or behind a load balancer
+    other.set_cookie("session", cookie)
+    assert recent(other) == codes[::-1]
+
+
+def test_with_redis_the_recent_links_survive_a_restart(workspace, monkeypatch, preview, redis_server):
+    import redis
+
+    state = _state(SOLUTION_06)
+    monkeypatch.setenv("REDIS_URL", f"{redis_server}/0")
+    first = workspace(state)
+    client = first.app.test_client()
+    codes = [create(client, preview.url(f"/kept/{i}"))["code"] for i in range(12)]
+    payload = first.app.session_interface.get_signing_serializer(first.app).loads(session_cookie(client))
+    sid = payload["sid"]
+    assert "recent" not in payload  # in Redis, not in the cookie
+
+    store = redis.Redis.from_url(f"{redis_server}/0", decode_responses=True)
+    try:
+        key = f"shortly:recent:{sid}"
+        assert store.lrange(key, 0, -1) == codes[::-1][:10]  # LTRIMmed to RECENT_MAX
+        assert 0 < store.ttl(key) <= 7 * 24 * 60 * 60  # it ends with the session
+    finally:
+        store.close()
+
+    restarted = another_instance(workspace, state).app.test_client()
+    restarted.set_cookie("session", session_cookie(client))
+    assert recent(restarted) == codes[::-1][:10]
+    stranger = restarted.application.test_client()
+    assert recent(stranger) == []
+
+
+def test_a_redis_that_is_down_does_not_break_sessions(workspace, monkeypatch, preview):
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{_closed_port()}/0")
+    started = time.monotonic()
+    client = workspace(_state(SOLUTION_06)).app.test_client()
+    create(client, preview.url("/redis-down"))
+    assert client.get("/").status_code == 200
+    assert recent(client) == []
+    assert time.monotonic() - started < 5, "a missing Redis must not slow the app down"
+
+
+def test_the_session_lifetime_comes_from_config(workspace, monkeypatch, preview):
+    state = _state(SOLUTION_06)
+    shortly = workspace(state)
+    assert shortly.app.permanent_session_lifetime.total_seconds() == 7 * 24 * 60 * 60  # the default: a week
+    response = shortly.app.test_client().post("/api/links", json={"url": preview.url("/lifetime")})
+    assert "Expires=" in response.headers["Set-Cookie"], "the session cookie ends when the browser quits"
+
+    monkeypatch.setenv("SHORTLY_SESSION_LIFETIME", "60")
+    assert another_instance(workspace, state).app.permanent_session_lifetime.total_seconds() == 60
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5", "1.5", "true"])
+def test_a_bad_session_lifetime_fails_fast(value, workspace, monkeypatch, capsys):
+    monkeypatch.setenv("SHORTLY_SESSION_LIFETIME", value)
+    with pytest.raises(SystemExit) as exc:
+        workspace(_state(SOLUTION_06))
+    assert exc.value.code not in (0, None)
+    assert "SHORTLY_SESSION_LIFETIME" in capsys.readouterr().err
+
+
+def test_an_expired_session_is_refused(workspace, monkeypatch, preview):
+    monkeypatch.setenv("SHORTLY_SESSION_LIFETIME", "1")
+    client = workspace(_state(SOLUTION_06)).app.test_client()
+    code = create(client, preview.url("/expiring"))["code"]
+    assert recent(client) == [code]
+    cookie = session_cookie(client)
+    time.sleep(int(time.time()) + 2.05 - time.time())  # the signature's timestamp counts whole seconds
+    client.set_cookie("session", cookie)  # sent again, as a browser that ignores Expires would
+    assert recent(client) == []
 
 
 # ---------------------------------------------------------------------------

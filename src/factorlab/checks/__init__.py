@@ -69,7 +69,7 @@ def get(check_id: str) -> Check:
 
 
 def _load_all() -> None:
-    from . import backing, codebase, config, dependencies, release  # noqa: F401  (registers the checks)
+    from . import backing, codebase, config, dependencies, processes, release  # noqa: F401  (registers the checks)
 
 
 def run_check(chk: Check, path: Path, runner_factory, catalogue: Catalogue | None = None) -> CheckResult:
