@@ -105,3 +105,10 @@ def test_a_browser_shares_its_cookies_across_apps_and_kill_stops_one(tmp_path, c
     first.kill()
     second.stop()
     assert "Shortly was killed (SIGKILL)" in capsys.readouterr().out
+
+
+def test_grep_takes_a_folder_or_one_file(tmp_path, capsys):
+    (tmp_path / "a.py").write_text("SESSIONS = {}\n")
+    nb.grep(tmp_path, "SESSIONS")
+    nb.grep(tmp_path / "a.py", "SESSIONS")
+    assert capsys.readouterr().out == "a.py:1: SESSIONS = {}\n" * 2

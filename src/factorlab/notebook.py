@@ -71,9 +71,13 @@ def show(path: Path, start: int = 1, end: int | None = None) -> None:
 
 
 def grep(folder: Path, pattern: str) -> None:
-    """Print file:line: text for every line under folder that matches a regular expression."""
+    """Print file:line: text for every line under folder (or in one file) that matches a regular expression."""
     regex = re.compile(pattern)
-    for path in sorted(Path(folder).rglob("*")):
+    folder = Path(folder)
+    paths = [folder] if folder.is_file() else sorted(folder.rglob("*"))
+    if folder.is_file():
+        folder = folder.parent
+    for path in paths:
         if path.is_file() and ".git" not in path.parts and "__pycache__" not in path.parts:
             try:
                 text = path.read_text()
