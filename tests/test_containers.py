@@ -59,7 +59,7 @@ def test_both_runners_give_the_same_verdicts(exercise, state, nothing_left):
     ids = COURSE.checks_through(exercise)
     local = checks.run_exercise(exercise, folder, COURSE, runner="local", check_ids=ids)
     docker = checks.run_exercise(exercise, folder, COURSE, runner="docker", check_ids=ids)
-    assert statuses(docker) == statuses(local), docker.to_text()
+    assert statuses(docker) == statuses(local), f"local:\n{local.to_text()}\n\ndocker:\n{docker.to_text()}"
     own = [r for r in docker.results if r.factor == exercise.factor]
     if state == "solution":
         assert docker.passed, docker.to_text()

@@ -25,7 +25,7 @@ from .process import Process, free_port, wait_for_port
 
 LAUNCHER = Path(__file__).with_name("launch.py")
 READY_TIMEOUT = 10.0
-COMMAND_TIMEOUT = 20.0
+COMMAND_TIMEOUT = 30.0
 # Tool folders, and what a run of the app leaves behind (its SQLite file, log and pid file): a check starts
 # from the code, not from the learner's local data.
 IGNORED = shutil.ignore_patterns(".git", ".venv", "venv", "__pycache__", "*.pyc", ".pytest_cache", "node_modules",

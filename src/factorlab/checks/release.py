@@ -50,7 +50,7 @@ def _writable(folder: Path) -> list[str]:
 @check("release.immutable", factor=5, title="A changed release is caught and not run",
        hint="When you make a release, write a MANIFEST with the sha256 of each of its files. `verify` compares the "
             "release with it and names what differs; `run` verifies first and refuses. chmod alone is not enough: "
-            "root ignores it.", timeout=60)
+            "root ignores it.", timeout=90)
 def immutable(ctx: CheckContext) -> str:
     """An untouched release verifies (exit 0). After a file in it is edited in place (whatever its permissions,
     as root would), `release.py verify` exits non-zero naming the file and `release.py run` refuses it."""
@@ -88,7 +88,7 @@ def immutable(ctx: CheckContext) -> str:
 @check("release.ordered_ids", factor=5, title="Releases get unique ids, in order",
        hint="Number releases v1, v2, …: one more than the highest that exists. Write the config and "
             "SHORTLY_RELEASE=<id> into each release's release.env, and let `list` print the ids oldest first, "
-            "marking the current one with ` (current)`.", timeout=60)
+            "marking the current one with ` (current)`.", timeout=90)
 def ordered_ids(ctx: CheckContext) -> str:
     """The same code built twice gives one build id; three releases of it, each with its own config, get three
     ids in increasing order, each release.env holds its config and its id, and `list` prints them oldest first
@@ -125,7 +125,7 @@ def ordered_ids(ctx: CheckContext) -> str:
 
 @check("release.rollback", factor=5, title="Rollback runs the previous release",
        hint="`rollback` points the current symlink at the release before the current one (make a new link and "
-            "os.replace it over the old), prints that release's id, and exits 1 when there is none.", timeout=60)
+            "os.replace it over the old), prints that release's id, and exits 1 when there is none.", timeout=90)
 def rollback(ctx: CheckContext) -> str:
     """Two releases of one build with different configs: the release `current` points at answers the second's id
     at /api/release; after `release.py rollback`, current points at the first, which answers its own id; and a
@@ -165,7 +165,7 @@ def _writes_into_code(names: list[str], release: str) -> str:
 @check("release.read_only_code", factor=5, title="The app runs from a read-only code folder",
        hint="Make every file and folder of a release read-only (chmod a-w), and have the app write its log and "
             "pid files to the working directory (or a path from config), never next to its own code (`__file__`).",
-       timeout=60)
+       timeout=90)
 def read_only_code(ctx: CheckContext) -> str:
     """A new release's files and folders are read-only, and the app served from it (with a working directory
     of its own, as `release.py run` does) creates and follows a link and reports its release id without
