@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import ast
 import re
-import sqlite3
 from pathlib import Path
 
 from .. import services
 from ..testpage import TestPage
 from . import REQUIRED_APP_ENV, CheckContext, CheckFailed, check
+from .config import sqlite_codes
 from .source import parse, python_files
 
 SETUP = ["-m", "flask", "--app", "shortly", "init-db"]
@@ -34,16 +34,6 @@ def _create(app, url: str, what: str):
         raise CheckFailed(f"Seen: with {what}, POST /api/links answered {created.status_code}.{app.last_words()}\n"
                           "Expected: 201 and the new link.")
     return created.json()
-
-
-def _sqlite_codes(path: Path) -> set[str]:
-    if not path.exists():
-        return set()
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            return {row[0] for row in conn.execute("SELECT code FROM links")}
-    except sqlite3.Error:
-        return set()
 
 
 def _postgres_codes(postgres: services.Postgres, url: str) -> set[str]:
@@ -73,7 +63,7 @@ def database_by_url(ctx: CheckContext) -> str:
                 if shown.status_code != 200:
                     raise CheckFailed(f"Seen: with a {kind} DATABASE_URL, the new link {code!r} answered "
                                       f"{shown.status_code} at /api/links/{code}.\nExpected: 200.")
-                found = _sqlite_codes(sqlite_file) if kind == "SQLite" else _postgres_codes(postgres, url)
+                found = sqlite_codes(sqlite_file) if kind == "SQLite" else _postgres_codes(postgres, url)
                 if code not in found:
                     raise CheckFailed(f"Seen: DATABASE_URL named a {kind} database, but the new link is not in it.\n"
                                       "Expected: the app stores its data in the database DATABASE_URL names.")

@@ -51,7 +51,8 @@ def _session_payload(cookie: str | None, secret: str) -> dict | None:
         return None
 
 
-def _codes_in(database: Path) -> set[str]:
+def sqlite_codes(database: Path) -> set[str]:
+    """The link codes in an SQLite file, read-only (empty when there is no file or no table)."""
     if not database.exists():
         return set()
     try:
@@ -99,7 +100,7 @@ def from_environment(ctx: CheckContext) -> str:
             if _session_payload(cookie, env[REQUIRED]) is None:
                 raise CheckFailed(f"Seen: the session cookie is not signed with the {REQUIRED} the app was given.\n"
                                   "Expected: the app's SECRET_KEY comes from the environment.")
-            if code not in _codes_in(Path(env["SHORTLY_DATABASE"])):
+            if code not in sqlite_codes(Path(env["SHORTLY_DATABASE"])):
                 raise CheckFailed("Seen: the new link is not in the SQLite file named by SHORTLY_DATABASE "
                                   "(or, from factor IV on, DATABASE_URL).\n"
                                   "Expected: the database path comes from the environment.")
