@@ -10,6 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .process import cache_root
+
 INSTALL_TIMEOUT = 240
 NETWORK_TROUBLE = ("NewConnectionError", "Temporary failure in name resolution", "Network is unreachable",
                    "ConnectTimeoutError", "ProxyError", "SSLError", "Connection refused")
@@ -24,9 +26,7 @@ class InstallTrouble(Exception):
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("FACTORLAB_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "factorlab")
-    return Path(base) / "venvs"
+    return cache_root() / "venvs"
 
 
 def python_of(venv: Path) -> Path:

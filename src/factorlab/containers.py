@@ -27,7 +27,7 @@ from pathlib import Path
 
 import requests
 
-from .process import BoundedOutput, free_port, port_open
+from .process import BoundedOutput, free_port, pid_alive, port_open
 from .runner import (COMMAND_TIMEOUT, IGNORED, LAUNCHER, READY_TIMEOUT, AppFailed, Runner, RunnerUnavailable,
                      ServingApp, not_serving)
 
@@ -469,7 +469,7 @@ def sweep_orphans(client) -> int:
         return 0
     for thing in [*containers, *images]:
         owner = (thing.labels or {}).get(f"{LABEL}.owner", "")
-        if not owner.startswith(here) or _alive(int(owner[len(here):] or 0)):
+        if not owner.startswith(here) or pid_alive(int(owner[len(here):] or 0)):
             continue
         try:
             thing.remove(force=True) if hasattr(thing, "status") else client.images.remove(thing.id, force=True)
@@ -485,18 +485,6 @@ def leftovers(prefix: str, client=None) -> list[str]:
     found = [f"container {c.name} ({c.status})" for c in client.containers.list(all=True, filters={"label": f"{LABEL}.prefix={prefix}"})]
     found += [f"image {', '.join(i.tags) or i.short_id}" for i in client.images.list(filters={"label": [f"{LABEL}.prefix={prefix}", f"{LABEL}.role=app"]})]
     return found
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
 
 
 class DockerRunner(Runner):
@@ -515,6 +503,29 @@ class DockerRunner(Runner):
         self._mounts.append(str(path))
         return path
 
+    def _launch(self, env: dict[str, str] | None, folder: Path, network: str,
+                command: list[str] | None = None) -> ContainerApp:
+        """A container of folder's image, tracked so that close() removes it."""
+        self.used = True
+        image = self.session.image_for(folder)
+        port = free_port()
+        container = self.session.run(image, env or {}, port, network=network, mounts=self._mounts, command=command)
+        app = ContainerApp(container, port, self.session)
+        self._apps.append(app)
+        return app
+
+    def _watch(self, app: ContainerApp, timeout: float, until=lambda: False, every: float = 0.05) -> int | None:
+        """Wait until the container exits (its exit code), until() is true or time runs out (None)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state, code = self.session.status(app.container)
+            if code is not None or state == "gone":
+                return code
+            if until():
+                return None
+            time.sleep(every)
+        return None
+
     def start(self, env: dict[str, str] | None = None, *, workspace: Path | None = None,
               ready_timeout: float = READY_TIMEOUT, clean: bool = True, python: str | None = None) -> ContainerApp:
         """Start the app in a container on host networking and wait until it listens.
@@ -522,21 +533,10 @@ class DockerRunner(Runner):
         Every image is built from requirements.txt alone and has no tools the manifest did not bring,
         so clean is always so here, and python (a local interpreter) does not apply.
         """
-        self.used = True
-        image = self.session.image_for(workspace or self.source)
-        port = free_port()
-        container = self.session.run(image, env or {}, port, network="host", mounts=self._mounts)
-        app = ContainerApp(container, port, self.session)
-        self._apps.append(app)
-        deadline = time.monotonic() + ready_timeout
-        code = None
-        while time.monotonic() < deadline:
-            if port_open(port):
-                return app
-            state, code = self.session.status(container)
-            if code is not None or state == "gone":
-                break
-            time.sleep(0.05)
+        app = self._launch(env, workspace or self.source, "host")
+        code = self._watch(app, ready_timeout, until=lambda: port_open(app.port))
+        if code is None and port_open(app.port):
+            return app
         oom = app.oom_killed()
         app.stop()
         raise AppFailed(not_serving(ready_timeout, code, _oom_note(oom) + app.last_words()))
@@ -544,43 +544,24 @@ class DockerRunner(Runner):
     def run_to_exit(self, env: dict[str, str] | None = None, *,
                     timeout: float = READY_TIMEOUT) -> tuple[int | None, str, bool]:
         """Start the app with no network at all, expecting it to exit: (exit code or None, output, was it serving)."""
-        self.used = True
-        image = self.session.image_for(self.source)
-        port = free_port()
-        container = self.session.run(image, env or {}, port, network="none", mounts=self._mounts)
-        app = ContainerApp(container, port, self.session)
-        self._apps.append(app)
-        deadline = time.monotonic() + timeout
-        code, serving, probe_at = None, False, 0.0
-        while time.monotonic() < deadline:
-            state, code = self.session.status(container)
-            if code is not None or state == "gone":
-                break
-            if time.monotonic() >= probe_at:
-                serving = _listening_inside(container, port)
-                if serving:
-                    break
-                probe_at = time.monotonic() + 0.5
-            time.sleep(0.1)
-        app.stop()
-        return code, app.output(), serving
+        app = self._launch(env, self.source, "none")
+        probe = {"at": 0.0, "serving": False}
 
+        def serving() -> bool:  # probed inside the container, every half second
+            if time.monotonic() >= probe["at"]:
+                probe["serving"] = _listening_inside(app.container, app.port)
+                probe["at"] = time.monotonic() + 0.5
+            return probe["serving"]
+
+        code = self._watch(app, timeout, until=serving, every=0.1)
+        app.stop()
+        return code, app.output(), probe["serving"]
 
     def run_command(self, args: list[str], env: dict[str, str] | None = None, *,
                     timeout: float = COMMAND_TIMEOUT) -> tuple[int | None, str]:
         """Run `python ARGS` in a container of the app's image (host networking: it may need the services)."""
-        self.used = True
-        image = self.session.image_for(self.source)
-        container = self.session.run(image, env or {}, free_port(), network="host", mounts=self._mounts, command=args)
-        app = ContainerApp(container, 0, self.session)
-        self._apps.append(app)
-        deadline = time.monotonic() + timeout
-        code = None
-        while time.monotonic() < deadline:
-            state, code = self.session.status(container)
-            if code is not None or state == "gone":
-                break
-            time.sleep(0.05)
+        app = self._launch(env, self.source, "host", command=args)
+        code = self._watch(app, timeout)
         app.stop()
         return code, app.output()
 

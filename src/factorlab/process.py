@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 OUTPUT_LIMIT = 64 * 1024
 # The address space an app started here may use: plenty for a web app, and it turns an app that allocates
@@ -66,6 +67,33 @@ class BoundedOutput:
                     + bytes(self.tail).decode(errors="replace"))
 
 
+def become(user: tuple[int, int] | None) -> None:
+    """In a child about to exec: drop to (uid, gid), for a server that will not run as root."""
+    if user:
+        os.setgroups([])
+        os.setgid(user[1])
+        os.setuid(user[0])
+
+
+def pid_alive(pid: int) -> bool:
+    """Does a process with this pid exist (ours or another user's)?"""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def cache_root() -> Path:
+    """factorlab's cache folder: $FACTORLAB_CACHE, else $XDG_CACHE_HOME/factorlab or ~/.cache/factorlab."""
+    return Path(os.environ.get("FACTORLAB_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "factorlab"))
+
+
 def _die_with_parent(user: tuple[int, int] | None = None) -> None:
     """In the child: its own process group, a memory cap, another user if asked (a server that refuses to
     run as root), and (on Linux) death with the process that started it."""
@@ -74,10 +102,7 @@ def _die_with_parent(user: tuple[int, int] | None = None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     except (ValueError, OSError):
         pass
-    if user:
-        os.setgroups([])
-        os.setgid(user[1])
-        os.setuid(user[0])  # before PDEATHSIG: changing credentials clears it
+    become(user)  # before PDEATHSIG: changing credentials clears it
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

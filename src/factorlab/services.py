@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .process import Process, free_port, port_open
+from .process import Process, become, cache_root, free_port, pid_alive, port_open
 
 READY_TIMEOUT = 30.0
 PG_USER = "factorlab"
@@ -161,17 +161,8 @@ def _give(path: Path, user: tuple[int, int] | None) -> None:
 def _demote(user: tuple[int, int] | None):
     def run():
         os.setsid()
-        if user:
-            os.setgroups([])
-            os.setgid(user[1])
-            os.setuid(user[0])
+        become(user)
     return run
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("FACTORLAB_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "factorlab")
-    return Path(base)
 
 
 def _version(bin_dir: Path) -> str:
@@ -185,7 +176,7 @@ _template_lock = threading.Lock()
 def _template(bin_dir: Path) -> Path:
     """An initialised cluster (user factorlab, trust auth on loopback) made once and copied for each server:
     copying takes a fraction of initdb's time. As root it lives in the temp folder, where `nobody` can reach it."""
-    base = Path(tempfile.gettempdir()) / "factorlab-postgres" if _server_user() else cache_dir() / "postgres"
+    base = Path(tempfile.gettempdir()) / "factorlab-postgres" if _server_user() else cache_root() / "postgres"
     key = hashlib.sha256(str(bin_dir).encode()).hexdigest()[:8]
     target = base / f"template-{_version(bin_dir)}-{key}"
     with _template_lock:
@@ -231,13 +222,7 @@ class Server:
     def alive(self) -> bool:
         if self.process is not None:
             return self.process.poll() is None
-        try:
-            os.kill(self.pid, 0)
-            return True
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
+        return pid_alive(self.pid)
 
     def output(self) -> str:
         if self.process is not None:
