@@ -18,7 +18,7 @@ LEFT_OUT = "no Docker engine: container test left out (start Docker to run it; s
 
 
 def _engine() -> bool:
-    from factorlab.containers import engine_available
+    from factorlab.docker import engine_available
 
     return engine_available()
 
@@ -53,7 +53,7 @@ def pytest_sessionfinish(session, exitstatus):
         print(f"\nfactorlab: {len(left)} process(es) started during the tests are still running: {left}")
         session.exitstatus = 1
     if _engine():
-        from factorlab.containers import leftovers
+        from factorlab.docker import leftovers
 
         things = leftovers(RUN_PREFIX)
         if things:

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from factorlab import checks
-from factorlab.runner import LocalRunner
+from factorlab.runners.local import LocalSession
 
 
 def write_app(folder: Path, files: dict[str, str]) -> Path:
@@ -15,5 +15,5 @@ def write_app(folder: Path, files: dict[str, str]) -> Path:
 
 
 def verdict(check_id: str, folder: Path):
-    result = checks.run_check(checks.get(check_id), folder, lambda p: LocalRunner(p, "shortly:app"))
+    result = checks.run_check(checks.get(check_id), folder, LocalSession("shortly:app"))
     return result.status, result.message

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from factorlab.catalogue import load
 from factorlab.testpage import TestPage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,48 +33,63 @@ LEGACY_PREVIEW_AUTH = "Bearer FAKE-preview-token-0000"
 PAGE_TITLE = "Hello Shortly"
 
 
+COURSE = load(ROOT)
+# The app's states in order, from exercises.toml: legacy, then each ready exercise's starter and solution.
+CHAIN = ["legacy", *[f"{top}/{ex.id}" for ex in COURSE.exercises if ex.ready for top in ("exercises", "solutions")]]
+
+
+def since(first: str) -> list[str]:
+    """The states from first on: each keeps what first brought (no fix undoes an earlier one)."""
+    return CHAIN[CHAIN.index(first):]
+
+
 @dataclass(frozen=True)
 class State:
     path: str
-    uses_curl: bool  # the preview shells out to curl
-    pasted_url_fix: bool  # the prod-only hot-fix (strip spaces, lower-case scheme) is in shortly.py
-    admin_token: str  # what opens /admin/purge
-    preview_auth: str  # the Authorization header the preview fetch sends
-    config_from_env: bool  # SHORTLY_* variables are honoured
-    database_url: bool = False  # the database is attached by DATABASE_URL (SHORTLY_DATABASE is gone)
+
+    def has(self, first: str) -> bool:
+        """Does this state carry what the state first brought?"""
+        return CHAIN.index(self.path) >= CHAIN.index(first)
+
+    @property
+    def uses_curl(self) -> bool:  # the preview shells out to curl
+        return not self.has("solutions/02_dependencies")
+
+    @property
+    def pasted_url_fix(self) -> bool:  # the prod-only hot-fix (strip spaces, lower-case scheme) is in shortly.py
+        return self.has("solutions/01_codebase")
+
+    @property
+    def config_from_env(self) -> bool:  # SHORTLY_* variables are honoured
+        return self.has("solutions/03_config")
+
+    @property
+    def admin_token(self) -> str:  # what opens /admin/purge
+        return ENV_ADMIN_TOKEN if self.config_from_env else LEGACY_ADMIN_TOKEN
+
+    @property
+    def preview_auth(self) -> str:  # the Authorization header the preview fetch sends
+        return f"Bearer {ENV_PREVIEW_TOKEN}" if self.config_from_env else LEGACY_PREVIEW_AUTH
+
+    @property
+    def database_url(self) -> bool:  # the database is attached by DATABASE_URL (SHORTLY_DATABASE is gone)
+        return self.has("exercises/04_backing_services")
 
     def __str__(self):
         return self.path
 
 
-LEGACY_LIKE = dict(admin_token=LEGACY_ADMIN_TOKEN, preview_auth=LEGACY_PREVIEW_AUTH, config_from_env=False)
-STATES = [
-    State("legacy", uses_curl=True, pasted_url_fix=False, **LEGACY_LIKE),
-    State("exercises/01_codebase", uses_curl=True, pasted_url_fix=False, **LEGACY_LIKE),
-    State("solutions/01_codebase", uses_curl=True, pasted_url_fix=True, **LEGACY_LIKE),
-    State("exercises/02_dependencies", uses_curl=True, pasted_url_fix=True, **LEGACY_LIKE),
-    State("solutions/02_dependencies", uses_curl=False, pasted_url_fix=True, **LEGACY_LIKE),
-    State("exercises/03_config", uses_curl=False, pasted_url_fix=True, **LEGACY_LIKE),
-]
-CONFIG_FROM_ENV = dict(
-    uses_curl=False, pasted_url_fix=True, admin_token=ENV_ADMIN_TOKEN, preview_auth=f"Bearer {ENV_PREVIEW_TOKEN}",
-    config_from_env=True,
-)
-STATES += [
-    State("solutions/03_config", **CONFIG_FROM_ENV),
-    State("exercises/04_backing_services", **CONFIG_FROM_ENV, database_url=True),
-    State("solutions/04_backing_services", **CONFIG_FROM_ENV, database_url=True),
-    State("exercises/05_build_release_run", **CONFIG_FROM_ENV, database_url=True),
-    State("solutions/05_build_release_run", **CONFIG_FROM_ENV, database_url=True),
-    State("exercises/06_processes", **CONFIG_FROM_ENV, database_url=True),
-    State("solutions/06_processes", **CONFIG_FROM_ENV, database_url=True),
-]
-STATE_IDS = [s.path for s in STATES]
-NEEDS_SECRET_KEY = [s.path for s in STATES if s.path.endswith(
-    ("/03_config", "/04_backing_services", "/05_build_release_run", "/06_processes"))]
+STATES = [State(path) for path in CHAIN]
+STATE_IDS = CHAIN
+NEEDS_SECRET_KEY = since("exercises/03_config")
+
+
+def solutions_since(first: str) -> list[str]:
+    return [path for path in since(first) if path.startswith("solutions/")]
+
+
 # every setting from the environment
-CONFIG_SOLUTIONS = ["solutions/03_config", "solutions/04_backing_services", "solutions/05_build_release_run",
-                    "solutions/06_processes"]
+CONFIG_SOLUTIONS = solutions_since("solutions/03_config")
 
 
 # ---------------------------------------------------------------------------
@@ -149,8 +165,7 @@ def workspace(tmp_path, monkeypatch):
 
 @pytest.fixture(params=STATES, ids=STATE_IDS)
 def state(request):
-    if not (ROOT / request.param.path / "shortly.py").exists():
-        pytest.skip(f"{request.param.path} does not exist")
+    assert (ROOT / request.param.path / "shortly.py").exists(), f"{request.param.path} is missing"
     return request.param
 
 
@@ -317,9 +332,7 @@ def test_pasted_url(client, state, preview):
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize("path", NEEDS_SECRET_KEY)
 def test_missing_secret_key_fails_fast(path, workspace, monkeypatch, capsys):
-    state = next(s for s in STATES if s.path == path)
-    if not (ROOT / path / "shortly.py").exists():
-        pytest.skip(f"{path} does not exist")
+    state = _state(path)
     monkeypatch.delenv("SHORTLY_SECRET_KEY")
     with pytest.raises(SystemExit) as exc:
         workspace(state)
@@ -328,9 +341,8 @@ def test_missing_secret_key_fails_fast(path, workspace, monkeypatch, capsys):
 
 
 def _state(path):
-    if not (ROOT / path / "shortly.py").exists():
-        pytest.skip(f"{path} does not exist")
-    return next(s for s in STATES if s.path == path)
+    assert (ROOT / path / "shortly.py").exists(), f"{path} is missing"
+    return State(path)
 
 
 @pytest.mark.parametrize("path", CONFIG_SOLUTIONS)
@@ -376,7 +388,7 @@ def test_debug_from_environment(path, workspace, monkeypatch):
 # Factor IV: backing services attached by URL
 # ---------------------------------------------------------------------------
 DATABASE_URL_STATES = [s.path for s in STATES if s.database_url]
-SOLUTION_04 = "solutions/04_backing_services"
+CACHE_SOLUTIONS = solutions_since("solutions/04_backing_services")
 
 
 @pytest.mark.parametrize("path", DATABASE_URL_STATES)
@@ -392,9 +404,10 @@ def test_database_url_replaces_shortly_database(path, workspace, tmp_path, monke
     assert not (tmp_path / "env.db").exists(), "SHORTLY_DATABASE is still read"
 
 
-def test_init_db_sets_up_a_fresh_database(workspace, tmp_path, monkeypatch):
+@pytest.mark.parametrize("path", CACHE_SOLUTIONS)
+def test_init_db_sets_up_a_fresh_database(path, workspace, tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
-    shortly = workspace(_state(SOLUTION_04))
+    shortly = workspace(_state(path))
     with shortly.engine.begin() as conn:  # the import made the table already (migrate() at import, until XII)
         conn.execute(shortly.text("DROP TABLE links"))
     result = shortly.app.test_cli_runner().invoke(args=["init-db"])
@@ -408,8 +421,9 @@ def test_init_db_sets_up_a_fresh_database(workspace, tmp_path, monkeypatch):
     assert shortly.app.test_cli_runner().invoke(args=["init-db"]).exit_code == 0, "init-db must be safe to re-run"
 
 
-def test_without_redis_url_there_is_no_cache(workspace, preview):
-    shortly = workspace(_state(SOLUTION_04))
+@pytest.mark.parametrize("path", CACHE_SOLUTIONS)
+def test_without_redis_url_there_is_no_cache(path, workspace, preview):
+    shortly = workspace(_state(path))
     assert shortly.cache is None
     client = shortly.app.test_client()
     for _ in range(2):
@@ -423,10 +437,11 @@ def _closed_port():
         return s.getsockname()[1]
 
 
-def test_a_cache_that_is_down_does_not_break_links(workspace, monkeypatch, preview):
+@pytest.mark.parametrize("path", CACHE_SOLUTIONS)
+def test_a_cache_that_is_down_does_not_break_links(path, workspace, monkeypatch, preview):
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{_closed_port()}/0")
     started = time.monotonic()
-    shortly = workspace(_state(SOLUTION_04))
+    shortly = workspace(_state(path))
     client = shortly.app.test_client()
     assert client.get("/").status_code == 200
     assert create(client, preview.url("/cache-down"))["title"] == PAGE_TITLE
@@ -468,8 +483,9 @@ def redis_server(tmp_path):
         server.wait(10)
 
 
-def test_instances_share_the_cache_at_redis_url(workspace, monkeypatch, preview, redis_server):
-    state = _state(SOLUTION_04)
+@pytest.mark.parametrize("path", CACHE_SOLUTIONS)
+def test_instances_share_the_cache_at_redis_url(path, workspace, monkeypatch, preview, redis_server):
+    state = _state(path)
     monkeypatch.setenv("REDIS_URL", f"{redis_server}/0")
     first = workspace(state)
     shutil.rmtree(Path.cwd())  # a second instance, in its own folder
@@ -488,10 +504,10 @@ def test_instances_share_the_cache_at_redis_url(workspace, monkeypatch, preview,
 # ---------------------------------------------------------------------------
 # Factor V: build, release, run
 # ---------------------------------------------------------------------------
-RELEASE_STATES = ["exercises/05_build_release_run", "solutions/05_build_release_run"]
+RELEASE_SOLUTIONS = solutions_since("solutions/05_build_release_run")
 
 
-@pytest.mark.parametrize("path", [*RELEASE_STATES, "exercises/06_processes", "solutions/06_processes"])
+@pytest.mark.parametrize("path", since("exercises/05_build_release_run"))
 def test_the_app_reports_its_release(path, workspace, monkeypatch):
     assert workspace(_state(path)).app.test_client().get("/api/release").get_json() == {"release": "unreleased"}
     shutil.rmtree(Path.cwd())
@@ -499,7 +515,8 @@ def test_the_app_reports_its_release(path, workspace, monkeypatch):
     assert workspace(_state(path)).app.test_client().get("/api/release").get_json() == {"release": "v7"}
 
 
-@pytest.mark.parametrize("path, writes_next_to_code", [(RELEASE_STATES[0], True), (RELEASE_STATES[1], False)])
+@pytest.mark.parametrize("path, writes_next_to_code", [("exercises/05_build_release_run", True),
+                                                       *[(path, False) for path in RELEASE_SOLUTIONS]])
 def test_the_app_writes_its_files_where_it_runs(path, writes_next_to_code, workspace, tmp_path, preview):
     data = tmp_path / "data"
     data.mkdir()
@@ -515,11 +532,12 @@ def test_the_app_writes_its_files_where_it_runs(path, writes_next_to_code, works
         assert Path(shortly.PID_FILE) == data / "shortly.pid"
 
 
-def test_log_and_pid_files_from_config(workspace, tmp_path, monkeypatch):
+@pytest.mark.parametrize("path", RELEASE_SOLUTIONS)
+def test_log_and_pid_files_from_config(path, workspace, tmp_path, monkeypatch):
     monkeypatch.setenv("SHORTLY_LOG_FILE", str(tmp_path / "logs" / "shortly.log"))
     monkeypatch.setenv("SHORTLY_PID_FILE", str(tmp_path / "run" / "shortly.pid"))
     (tmp_path / "logs").mkdir()
-    shortly = workspace(_state(RELEASE_STATES[1]))
+    shortly = workspace(_state(path))
     shortly.app.test_client().get("/")
     assert (tmp_path / "logs" / "shortly.log").exists() and not (tmp_path / "app" / "shortly.log").exists()
     assert Path(shortly.PID_FILE) == tmp_path / "run" / "shortly.pid"
@@ -528,8 +546,8 @@ def test_log_and_pid_files_from_config(workspace, tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------
 # Factor VI: stateless processes
 # ---------------------------------------------------------------------------
-PROCESS_STATES = ["exercises/06_processes", "solutions/06_processes"]
-SOLUTION_06 = "solutions/06_processes"
+PROCESS_STATES = since("exercises/06_processes")
+PROCESS_SOLUTIONS = solutions_since("solutions/06_processes")
 
 
 def another_instance(workspace, state):
@@ -570,8 +588,9 @@ def test_two_instances_count_the_same_clicks(path, workspace, preview):
     assert [c.get(f"/api/links/{code}").get_json()["clicks"] for c in (first, second)] == [6, 6]
 
 
-def test_without_redis_the_recent_links_travel_in_the_cookie(workspace, preview):
-    state = _state(SOLUTION_06)
+@pytest.mark.parametrize("path", PROCESS_SOLUTIONS)
+def test_without_redis_the_recent_links_travel_in_the_cookie(path, workspace, preview):
+    state = _state(path)
     first = workspace(state)
     assert first.cache is None and not hasattr(first, "SESSIONS")
     client = first.app.test_client()
@@ -585,10 +604,11 @@ def test_without_redis_the_recent_links_travel_in_the_cookie(workspace, preview)
     assert recent(other) == codes[::-1]
 
 
-def test_with_redis_the_recent_links_survive_a_restart(workspace, monkeypatch, preview, redis_server):
+@pytest.mark.parametrize("path", PROCESS_SOLUTIONS)
+def test_with_redis_the_recent_links_survive_a_restart(path, workspace, monkeypatch, preview, redis_server):
     import redis
 
-    state = _state(SOLUTION_06)
+    state = _state(path)
     monkeypatch.setenv("REDIS_URL", f"{redis_server}/0")
     first = workspace(state)
     client = first.app.test_client()
@@ -612,18 +632,20 @@ def test_with_redis_the_recent_links_survive_a_restart(workspace, monkeypatch, p
     assert recent(stranger) == []
 
 
-def test_a_redis_that_is_down_does_not_break_sessions(workspace, monkeypatch, preview):
+@pytest.mark.parametrize("path", PROCESS_SOLUTIONS)
+def test_a_redis_that_is_down_does_not_break_sessions(path, workspace, monkeypatch, preview):
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{_closed_port()}/0")
     started = time.monotonic()
-    client = workspace(_state(SOLUTION_06)).app.test_client()
+    client = workspace(_state(path)).app.test_client()
     create(client, preview.url("/redis-down"))
     assert client.get("/").status_code == 200
     assert recent(client) == []
     assert time.monotonic() - started < 5, "a missing Redis must not slow the app down"
 
 
-def test_the_session_lifetime_comes_from_config(workspace, monkeypatch, preview):
-    state = _state(SOLUTION_06)
+@pytest.mark.parametrize("path", PROCESS_SOLUTIONS)
+def test_the_session_lifetime_comes_from_config(path, workspace, monkeypatch, preview):
+    state = _state(path)
     shortly = workspace(state)
     assert shortly.app.permanent_session_lifetime.total_seconds() == 7 * 24 * 60 * 60  # the default: a week
     response = shortly.app.test_client().post("/api/links", json={"url": preview.url("/lifetime")})
@@ -634,17 +656,19 @@ def test_the_session_lifetime_comes_from_config(workspace, monkeypatch, preview)
 
 
 @pytest.mark.parametrize("value", ["soon", "0", "-5", "1.5", "true"])
-def test_a_bad_session_lifetime_fails_fast(value, workspace, monkeypatch, capsys):
+@pytest.mark.parametrize("path", PROCESS_SOLUTIONS)
+def test_a_bad_session_lifetime_fails_fast(path, value, workspace, monkeypatch, capsys):
     monkeypatch.setenv("SHORTLY_SESSION_LIFETIME", value)
     with pytest.raises(SystemExit) as exc:
-        workspace(_state(SOLUTION_06))
+        workspace(_state(path))
     assert exc.value.code not in (0, None)
     assert "SHORTLY_SESSION_LIFETIME" in capsys.readouterr().err
 
 
-def test_an_expired_session_is_refused(workspace, monkeypatch, preview):
+@pytest.mark.parametrize("path", PROCESS_SOLUTIONS)
+def test_an_expired_session_is_refused(path, workspace, monkeypatch, preview):
     monkeypatch.setenv("SHORTLY_SESSION_LIFETIME", "1")
-    client = workspace(_state(SOLUTION_06)).app.test_client()
+    client = workspace(_state(path)).app.test_client()
     code = create(client, preview.url("/expiring"))["code"]
     assert recent(client) == [code]
     cookie = session_cookie(client)

@@ -37,6 +37,18 @@ def test_every_ready_exercise_has_folders_hints_and_registered_checks(course):
             assert checks.get(check_id).factor == ex.factor, check_id
 
 
+def test_each_exercise_s_checks_live_in_the_module_named_after_its_slug(course):
+    from factorlab import checks
+
+    for ex in course.exercises:
+        for check_id in ex.checks:
+            found = checks.get(check_id)
+            assert found.module == ex.name, f"{check_id}: expected an id {ex.name}.<name>"
+            assert found.func.__module__ == f"factorlab.checks.{ex.name}", check_id
+    registered = {c.id for c in checks.REGISTRY.values() if c.func.__module__.startswith("factorlab.checks.")}
+    assert registered == {c for ex in course.exercises for c in ex.checks}, "a check the catalogue never runs"
+
+
 def test_each_factor_names_its_sin_and_fix(course):
     assert all(ex.sin and ex.fix for ex in course.exercises)
 

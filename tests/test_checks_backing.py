@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from factorlab.checks.backing import _connection_details
+from factorlab.checks.backing_services import _connection_details
 
 
 def scan(tmp_path, code: str) -> list[str]:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from factorlab.checks import release as release_checks
-from factorlab.checks.deployroot import make_writable
+from factorlab.checks import build_release_run as release_checks
+from factorlab.checks.deploy_root import make_writable
 
 from conftest import ROOT
 from helpers import verdict
@@ -121,7 +121,7 @@ def test_a_tampered_release_is_caught_even_as_root(tmp_path):
                                   "    found = differences(folder)\n    if found:\n        print(f\"release ",
                                   "    found = [p.name for p in folder.rglob('*') if p.stat().st_mode & 0o222]\n"
                                   "    if found:\n        print(f\"release "))
-    status, message = verdict("release.immutable", trusting)
+    status, message = verdict("build_release_run.immutable", trusting)
     assert status == "failed" and "still exited 0" in message, message
 
 
@@ -129,24 +129,24 @@ def test_a_run_that_does_not_verify_is_caught(tmp_path, monkeypatch):
     monkeypatch.setattr(release_checks, "RUN_REFUSAL_TIMEOUT", 3.0)
     careless = variant(tmp_path, ("release.py", "    folder = chosen(root, args.id)\n    found = differences(folder)",
                                   "    folder = chosen(root, args.id)\n    found = []"))
-    status, message = verdict("release.immutable", careless)
+    status, message = verdict("build_release_run.immutable", careless)
     assert status == "failed" and "started the edited release" in message, message
 
 
 @pytest.mark.parametrize("file, old, new, check_id, seen", [
     ("release.py", '    return "b" + digest.hexdigest()[:12]', '    import time\n    return f"b{time.time_ns()}"',
-     "release.ordered_ids", "two build ids"),
-    ("release.py", '(" (current)" if release_id == current else "")', '""', "release.ordered_ids", "oldest first"),
+     "build_release_run.ordered_ids", "two build ids"),
+    ("release.py", '(" (current)" if release_id == current else "")', '""', "build_release_run.ordered_ids", "oldest first"),
     ("release.py", 'values["SHORTLY_RELEASE"] = release_id', 'values.pop("SHORTLY_ADMIN_TOKEN", None)',
-     "release.ordered_ids", "release.env holds SHORTLY_RELEASE=None"),
+     "build_release_run.ordered_ids", "release.env holds SHORTLY_RELEASE=None"),
     ("release.py", "    if not earlier:\n        fail(",
-     "    if not earlier:\n        return print(current)\n        fail(", "release.rollback", "nothing before v1"),
-    ("release.py", "    point_current(root, earlier[-1])\n", "", "release.rollback", "current pointing at v2"),
-    ("release.py", "    make_read_only(folder)\n", "", "release.read_only_code", "is writable"),
+     "    if not earlier:\n        return print(current)\n        fail(", "build_release_run.rollback", "nothing before v1"),
+    ("release.py", "    point_current(root, earlier[-1])\n", "", "build_release_run.rollback", "current pointing at v2"),
+    ("release.py", "    make_read_only(folder)\n", "", "build_release_run.read_only_code", "is writable"),
     ("shortly.py", 'os.path.abspath(app.config.get("LOG_FILE") or "shortly.log")',
-     'os.path.join(os.path.dirname(__file__), "shortly.log")', "release.read_only_code", "shortly.log into its code"),
+     'os.path.join(os.path.dirname(__file__), "shortly.log")', "build_release_run.read_only_code", "shortly.log into its code"),
     ("shortly.py", "    return jsonify(release=RELEASE)", '    return jsonify(release="v1")',
-     "release.rollback", "answered 'v1'"),
+     "build_release_run.rollback", "answered 'v1'"),
 ])
 def test_each_broken_contract_fails_its_check(tmp_path, file, old, new, check_id, seen):
     status, message = verdict(check_id, variant(tmp_path, (file, old, new)))
@@ -156,7 +156,7 @@ def test_each_broken_contract_fails_its_check(tmp_path, file, old, new, check_id
 def test_without_release_py_every_check_fails_clearly(tmp_path):
     folder = variant(tmp_path)
     (folder / "release.py").unlink()
-    for check_id in ("release.immutable", "release.ordered_ids", "release.rollback", "release.read_only_code"):
+    for check_id in ("build_release_run.immutable", "build_release_run.ordered_ids", "build_release_run.rollback", "build_release_run.read_only_code"):
         assert verdict(check_id, folder) == ("failed", "Seen: no release.py in the app's folder.\nExpected: a "
                                              "command-line tool, release.py, that builds, releases, lists, verifies, "
                                              "rolls back and runs the app.")
@@ -181,5 +181,5 @@ def test_deploy_script(tmp_path, script, status, seen):
         (folder / "deploy.sh").unlink()
     else:
         (folder / "deploy.sh").write_text(script)
-    result = verdict("release.deploy_script", folder)
+    result = verdict("build_release_run.deploy_script", folder)
     assert result[0] == status and seen in result[1], result

@@ -16,8 +16,9 @@ import pytest
 from factorlab import checks
 from factorlab.catalogue import load
 from factorlab.checks import CHECK_TIMEOUT
-from factorlab.containers import DockerSession, connect, leftovers
-from factorlab.runner import AppFailed
+from factorlab.docker import DockerSession, connect, leftovers
+from factorlab.docker.images import Images
+from factorlab.runners import AppFailed
 from factorlab.testpage import TestPage
 
 from conftest import ROOT, our_children, outside_git, run_cli
@@ -129,7 +130,7 @@ def test_containers_are_locked_down(tmp_path, nothing_left):
     folder = _folder(tmp_path, WHOAMI)
     session = DockerSession("shortly:app")
     try:
-        runner = session(folder)
+        runner = session.runner(folder)
         app = runner.start({"HOST_NAME": os.uname().nodename})
         seen = app.get("/").json()
         config = app.container.attrs["HostConfig"]
@@ -151,7 +152,7 @@ def test_an_app_expected_to_exit_gets_no_network(tmp_path, nothing_left):
         folder = _folder(tmp_path, code)
         session = DockerSession("shortly:app")
         try:
-            code, output, serving = session(folder).run_to_exit({})
+            code, output, serving = session.runner(folder).run_to_exit({})
         finally:
             session.close()
     assert (code, serving) == (3, False)
@@ -164,8 +165,8 @@ def test_editing_the_code_does_not_reinstall_dependencies(tmp_path, monkeypatch,
     session.image_for(folder)
     session.close()
     builds = []
-    original = DockerSession._build
-    monkeypatch.setattr(DockerSession, "_build", lambda self, ctx, dockerfile, *a, **k:
+    original = Images._build
+    monkeypatch.setattr(Images, "_build", lambda self, ctx, dockerfile, *a, **k:
                         (builds.append(dockerfile), original(self, ctx, dockerfile, *a, **k))[1])
     (folder / "shortly.py").write_text(WHOAMI + "\n# an edit\n")
     session = DockerSession("shortly:app")
@@ -179,7 +180,7 @@ def test_editing_the_code_does_not_reinstall_dependencies(tmp_path, monkeypatch,
     session = DockerSession("shortly:app")
     try:
         session.image_for(folder)
-        deps = [tag for tag in session._images if tag.startswith("factorlab/deps:")]
+        deps = [tag for tag in session.images._built if tag.startswith("factorlab/deps:")]
     finally:
         session.close()
     assert builds == [".factorlab/Dockerfile", "Dockerfile"], "a new manifest builds new dependencies"
@@ -194,7 +195,7 @@ def test_an_undeclared_dependency_is_missing_in_the_container(tmp_path, nothing_
     session = DockerSession("shortly:app")
     try:
         with pytest.raises(AppFailed, match="No module named 'requests'"):
-            session(folder).start({})
+            session.runner(folder).start({})
     finally:
         session.close()
 
@@ -238,7 +239,7 @@ def test_code_changes_come_from_docker_diff(tmp_path, nothing_left):
     folder = _folder(tmp_path, WRITES_INTO_ITS_FOLDER)
     session = DockerSession("shortly:app")
     try:
-        runner = session(folder)
+        runner = session.runner(folder)
         app = runner.start({})
         app.stop()
         assert app.code_changes() == ["written.txt"]
@@ -251,7 +252,7 @@ def test_kill_ends_the_container_at_once(tmp_path, nothing_left):
     folder = _folder(tmp_path, WHOAMI)
     session = DockerSession("shortly:app")
     try:
-        runner = session(folder)
+        runner = session.runner(folder)
         app = runner.start({})
         app.kill()
         state, code = session.status(app.container)

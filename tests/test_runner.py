@@ -7,7 +7,8 @@ import pytest
 from factorlab import checks
 from factorlab.checks import CheckFailed, check, run_check
 from factorlab.process import port_open
-from factorlab.runner import AppFailed, LocalRunner
+from factorlab.runners import AppFailed
+from factorlab.runners.local import LocalRunner, LocalSession
 
 
 def test_serves_the_app_from_a_copy_and_stops_it(fake_course, no_leftovers):
@@ -42,8 +43,7 @@ def test_a_check_that_outlives_its_time_limit_fails_and_its_app_stops(fake_cours
 
     try:
         started = time.monotonic()
-        result = run_check(checks.REGISTRY["fake.slow"], fake_course.get("03").solution,
-                           lambda path: LocalRunner(path, fake_course.app))
+        result = run_check(checks.REGISTRY["fake.slow"], fake_course.get("03").solution, LocalSession(fake_course.app))
         assert time.monotonic() - started < 8
         assert result.status == "failed" and "did not finish within 1 s" in result.message
     finally:
@@ -58,7 +58,7 @@ def test_exceptions_become_results_never_tracebacks(fake_course, raised, status)
         raise raised
 
     try:
-        result = run_check(checks.REGISTRY["fake.raises"], fake_course.root, lambda p: LocalRunner(p))
+        result = run_check(checks.REGISTRY["fake.raises"], fake_course.root, LocalSession())
         assert result.status == status
     finally:
         del checks.REGISTRY["fake.raises"]
@@ -83,7 +83,6 @@ WRITES_INTO_ITS_FOLDER = ("import pathlib\npathlib.Path('written.txt').write_tex
 
 
 def test_code_changes_lists_what_the_app_wrote_into_its_folder(tmp_path, no_leftovers):
-    from factorlab.runner import LocalRunner
 
     (tmp_path / "shortly.py").write_text(WRITES_INTO_ITS_FOLDER)
     with LocalRunner(tmp_path) as runner:
@@ -93,7 +92,6 @@ def test_code_changes_lists_what_the_app_wrote_into_its_folder(tmp_path, no_left
 
 
 def test_kill_ends_the_app_without_its_clean_up(tmp_path, no_leftovers):
-    from factorlab.runner import LocalRunner
 
     (tmp_path / "shortly.py").write_text("import atexit, pathlib\n"
                                          "atexit.register(lambda: pathlib.Path('clean-up-ran').touch())\n"

@@ -8,6 +8,7 @@ import pytest
 
 from factorlab import checks
 from factorlab.catalogue import load
+from factorlab.runners.local import LocalSession
 from factorlab.services import stop_shared
 
 from conftest import ROOT, outside_git, run_cli
@@ -39,7 +40,7 @@ def test_solution_passes_its_own_and_every_earlier_factor(exercise, no_leftovers
 def test_the_legacy_app_fails_every_check(check_id, tmp_path, no_leftovers):
     legacy = outside_git(tmp_path, COURSE.legacy)
     try:
-        result = checks.run_check(checks.get(check_id), legacy, lambda p: checks.LocalRunner(p, COURSE.app), COURSE)
+        result = checks.run_check(checks.get(check_id), legacy, LocalSession(COURSE.app), COURSE)
     finally:
         stop_shared()  # run_exercise does this after its checks; a lone run_check leaves it to its caller
     assert result.status == "failed", result

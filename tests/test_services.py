@@ -6,12 +6,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from factorlab import cleanenv, services
+from factorlab.services import programs
 from factorlab.process import port_open
 from factorlab.wheelhouse import service_pins
 
@@ -71,8 +71,8 @@ def test_services_up_status_down(course_copy, no_leftovers):
 
 
 def test_a_missing_server_says_how_to_get_it(monkeypatch, course_copy):
-    monkeypatch.setattr(services, "_package_dir", lambda name: None)
-    monkeypatch.setattr(services.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(programs, "_package_dir", lambda name: None)
+    monkeypatch.setattr(programs.glob, "glob", lambda pattern: [])
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(services.ServiceMissing, match="pip install -r requirements.txt.*pgserver"):
         services.postgres_bin()

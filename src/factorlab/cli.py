@@ -8,7 +8,7 @@ import sys
 
 from .catalogue import CatalogueError
 from .commands import UsageError
-from .runner import RunnerUnavailable
+from .runners import NAMES, RunnerUnavailable
 
 
 def parser() -> argparse.ArgumentParser:
@@ -28,7 +28,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--checks", action="store_true", help="also list each exercise's checks and what they prove")
     p = command("check", "run an exercise's checks (exit 0 pass, 1 fail, 2 error)", check.run)
     p.add_argument("--path", help="the folder to check (default: exercises/ID; only that folder counts for progress)")
-    p.add_argument("--runner", choices=["local", "docker"], default="local",
+    p.add_argument("--runner", choices=NAMES, default="local",
                    help="where the app runs: subprocesses here (local) or containers (docker)")
     p.add_argument("--keep", action="store_true",
                    help="docker: keep the containers and images for inspection (docker ps -a, docker logs)")

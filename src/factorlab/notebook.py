@@ -20,7 +20,11 @@ from . import services
 from .checks import run_exercise
 from .progress import Progress
 from .results import Report
-from .runner import IGNORED, LocalRunner, RunningApp
+from .files import copy_app
+from .files import ignore as IGNORED  # noqa: F401  (a notebook copies with shutil.copytree(..., ignore=nb.IGNORED))
+from .http import Client
+from .runners import AppFailed  # noqa: F401  (notebooks catch nb.AppFailed)
+from .runners.local import LocalRunner, RunningApp
 
 _course: cat.Catalogue | None = None
 
@@ -50,7 +54,7 @@ def workspace(key: str) -> Path:
     stop_all()
     _codes.clear()
     shutil.rmtree(dest, ignore_errors=True)
-    shutil.copytree(source, dest, ignore=IGNORED)
+    copy_app(source, dest)
     print(f"Fresh workspace {rel(dest)}, a copy of {rel(source)}")
     return dest
 
@@ -234,17 +238,13 @@ class Browser:
     so every app on 127.0.0.1 sees the same session cookie, as behind a load balancer)."""
 
     def __init__(self):
-        import requests
-
-        self.http = requests.Session()
+        self.client = Client()
 
     def get(self, app: App, path: str, **kwargs) -> Response:
-        kwargs.setdefault("allow_redirects", False)
-        return Response(self.http.get(app.running.url + path, timeout=10, **kwargs), app)
+        return Response(self.client.get(app.running, path, **kwargs), app)
 
     def post(self, app: App, path: str, **kwargs) -> Response:
-        kwargs.setdefault("allow_redirects", False)
-        return Response(self.http.post(app.running.url + path, timeout=10, **kwargs), app)
+        return Response(self.client.post(app.running, path, **kwargs), app)
 
 
 def stop_all() -> None:
@@ -341,8 +341,8 @@ def check_button(key: str, path: Path | None = None):
     import ipywidgets as widgets
     from IPython.display import display
 
-    from .containers import engine_available
-    from .runner import RunnerUnavailable
+    from .docker import engine_available
+    from .runners import RunnerUnavailable
 
     exercise = course().get(key)
     folder = Path(path) if path else exercise.starter
@@ -399,7 +399,7 @@ def scorecard(folder: Path | None = None):
 
     if folder is None:  # a copy outside any repository: the legacy app has no version control of its own
         tmp = tempfile.mkdtemp(prefix="factorlab-legacy-")
-        folder = Path(shutil.copytree(course().legacy, Path(tmp) / "legacy", ignore=IGNORED))
+        folder = copy_app(course().legacy, Path(tmp) / "legacy")
     rows = []
     for ex in course().exercises:
         if ex.ready:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import os
+import random
 import resource
 import signal
 import socket
@@ -23,11 +24,44 @@ MARKER = "FACTORLAB_RUN_ID"
 _PR_SET_PDEATHSIG = 1
 
 
+# Ports handed to apps come from below Linux's ephemeral range (32768-60999 by default), where the kernel picks
+# the local ports of outgoing connections: one of those could otherwise take an app's port before it binds it.
+PORT_RANGE = (20000, 32000)
+_handed_out: dict[int, float] = {}
+_ports_lock = threading.Lock()
+PORT_QUARANTINE = 120.0  # seconds before this process hands out the same port again
+
+
 def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing is listening on right now."""
-    with socket.socket() as sock:
+    """Return a TCP port on 127.0.0.1 that nothing is listening on right now, for an app to bind."""
+    with _ports_lock:
+        now = time.monotonic()
+        for _ in range(200):
+            port = random.randint(*PORT_RANGE)
+            if now - _handed_out.get(port, -PORT_QUARANTINE) < PORT_QUARANTINE:
+                continue
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out[port] = now
+            return port
+    with socket.socket() as sock:  # a crowded range: let the kernel choose
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_until(ready, timeout: float, every: float = 0.05) -> bool:
+    """Poll ready() until it is true (True) or timeout seconds have passed (False); ready is asked once more
+    at the deadline, so a slow machine never loses the last chance."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if ready():
+            return True
+        if time.monotonic() >= deadline:
+            return bool(ready())
+        time.sleep(min(every, max(0.0, deadline - time.monotonic())))
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -110,6 +144,9 @@ def _die_with_parent(user: tuple[int, int] | None = None) -> None:
         pass
 
 
+READER_GRACE = 5.0  # seconds to finish reading a pipe once every process that could write to it is gone
+
+
 @dataclass(eq=False)
 class Process:
     """A command running in its own process group, its output read into a bounded buffer."""
@@ -117,6 +154,7 @@ class Process:
     popen: subprocess.Popen
     run_id: str
     output: BoundedOutput = field(default_factory=BoundedOutput)
+    reader: threading.Thread | None = None
 
     @classmethod
     def start(cls, argv: list[str], *, cwd: str, env: dict[str, str],
@@ -130,7 +168,8 @@ class Process:
             stderr=subprocess.STDOUT, preexec_fn=lambda: _die_with_parent(user), close_fds=True,
         )
         proc = cls(popen, run_id)
-        threading.Thread(target=proc._pump, daemon=True).start()
+        proc.reader = threading.Thread(target=proc._pump, daemon=True, name=f"output of {argv[0]}")
+        proc.reader.start()
         _live.add(proc)
         return proc
 
@@ -164,7 +203,8 @@ class Process:
             pass
 
     def stop(self, grace: float = 3.0, signum: int | None = None) -> int | None:
-        """Signal the group (SIGTERM unless told), SIGKILL what is left after `grace` seconds, reap everything."""
+        """Signal the group (SIGTERM unless told), SIGKILL what is left after `grace` seconds, reap everything,
+        and read the output to its end: text() then holds all of it."""
         if self.poll() is None:
             self.signal(signum or signal.SIGTERM)
             if self.wait(grace) is None:
@@ -173,7 +213,19 @@ class Process:
         self.signal(signal.SIGKILL)  # children that outlived their parent in the group
         kill_marked(self.run_id)
         _live.discard(self)
+        self._read_to_end()
         return self.poll()
+
+    def _read_to_end(self) -> None:
+        """Wait for the reader to reach the end of the output: every writer is gone, so it comes soon."""
+        if self.reader is not None and self.reader.is_alive():
+            self.reader.join(READER_GRACE)
+            if self.reader.is_alive():
+                self.output.feed(b"\n[factorlab: stopped reading: a process outside the app's group kept its output open]\n")
+
+    def text(self) -> str:
+        """What the process printed so far (all of it once stop() has returned)."""
+        return self.output.text()
 
 
 def marked(prefix: str) -> list[int]:
@@ -207,14 +259,8 @@ def kill_marked(run_id: str) -> int:
 
 def wait_for_port(proc: Process, port: int, timeout: float) -> bool:
     """Wait until the process listens on port; False if it exits or time runs out."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if port_open(port):
-            return True
-        if proc.poll() is not None:
-            return port_open(port)
-        time.sleep(0.03)
-    return False
+    wait_until(lambda: port_open(port) or proc.poll() is not None, timeout, every=0.03)
+    return port_open(port)
 
 
 _live: set[Process] = set()

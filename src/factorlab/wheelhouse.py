@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from . import catalogue as cat
-from .containers import LEGACY_MANIFEST
+from .docker.images import LEGACY_MANIFEST
 
 ARCHES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 

@@ -1,7 +1,13 @@
-"""The check framework: a registry of named checks and the loop that runs them safely."""
+"""The check framework: a registry of named checks, and the loop that runs them safely.
+
+One module per factor, named after the exercise's slug (`codebase`, `backing_services`, …), registers
+that factor's checks with `@check("<slug name>.<check name>", …)`. The catalogue (exercises.toml) says
+which checks each exercise runs; the modules are imported from it, so a new factor needs no list here.
+"""
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -11,13 +17,10 @@ from typing import Callable
 
 from ..catalogue import Catalogue, Exercise
 from ..results import ERROR, FAILED, PASSED, CheckResult, Report
-from ..runner import AppFailed, LocalRunner, Runner
+from ..runners import AppFailed, Runner, RunnerSession, open_session
 from ..services import stop_shared
 
 CHECK_TIMEOUT = 30.0
-# The config every later app state requires to start at all; a check of an earlier factor adds it so that
-# solutions of later factors (which fail fast without it) still pass every earlier check.
-REQUIRED_APP_ENV = {"SHORTLY_SECRET_KEY": "factorlab-check-not-a-secret"}
 PARALLEL_CHECKS = 4
 
 
@@ -39,6 +42,11 @@ class Check:
     @property
     def doc(self) -> str:
         return (self.func.__doc__ or "").strip()
+
+    @property
+    def module(self) -> str:
+        """The name of the module that must define it: the part of its id before the dot."""
+        return self.id.split(".", 1)[0]
 
 
 REGISTRY: dict[str, Check] = {}
@@ -62,24 +70,36 @@ class CheckContext:
     runner: Runner
     catalogue: Catalogue | None = None
 
+    @property
+    def course_root(self) -> Path | None:
+        return self.catalogue.root if self.catalogue else None
+
 
 def get(check_id: str) -> Check:
-    _load_all()
+    """The check called check_id, importing the module its id names (KeyError when there is none)."""
+    if check_id not in REGISTRY:
+        module = check_id.split(".", 1)[0]
+        try:
+            importlib.import_module(f"{__name__}.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{module}":
+                raise
     return REGISTRY[check_id]
 
 
-def _load_all() -> None:
-    from . import backing, codebase, config, dependencies, processes, release  # noqa: F401  (registers the checks)
+def load(catalogue: Catalogue) -> list[Check]:
+    """Every check the catalogue names, in catalogue order."""
+    return [get(check_id) for exercise in catalogue.exercises for check_id in exercise.checks]
 
 
-def run_check(chk: Check, path: Path, runner_factory, catalogue: Catalogue | None = None) -> CheckResult:
-    """Run one check in its own runner with a hard time limit; never raise."""
+def run_check(chk: Check, path: Path, session: RunnerSession, catalogue: Catalogue | None = None) -> CheckResult:
+    """Run one check with a runner of its own and a hard time limit; never raise."""
     outcome: dict[str, object] = {}
-    runner = runner_factory(path)
+    runner = session.runner(path)
 
     def body():
         try:
-            outcome["message"] = chk.func(CheckContext(path, runner, catalogue))
+            outcome["message"] = chk.func(CheckContext(Path(path), runner, catalogue))
             outcome["status"] = PASSED
         except (CheckFailed, AppFailed) as exc:
             outcome["status"], outcome["message"] = FAILED, str(exc)
@@ -98,14 +118,10 @@ def run_check(chk: Check, path: Path, runner_factory, catalogue: Catalogue | Non
                    "message": f"the check did not finish within {chk.timeout:g} s: the app hung and was stopped"}
     runner.close()
     message = str(outcome["message"])
-    if runner.name != "local" and not runner.used and outcome["status"] != ERROR:
-        # Say so rather than let a reader think the container confirmed it.
-        message += " (read from the folder: no container needed)"
+    if not runner.used and outcome["status"] != ERROR:
+        message += runner.untouched_note  # say so rather than let a reader think a container confirmed it
     return CheckResult(chk.id, chk.title, chk.factor, str(outcome["status"]), message,
                        chk.hint, round(time.monotonic() - started, 3))
-
-
-RUNNERS = ("local", "docker")
 
 
 def run_exercise(exercise: Exercise, path: Path, catalogue: Catalogue, *, runner: str = "local",
@@ -115,29 +131,16 @@ def run_exercise(exercise: Exercise, path: Path, catalogue: Catalogue, *, runner
     runner: "local" (subprocesses) or "docker" (containers; RunnerUnavailable when no engine answers).
     keep: leave the containers and images a docker run made, for inspection.
     """
-    _load_all()
     report = Report(exercise.id, str(path), runner)
-    chosen = [REGISTRY[check_id] for check_id in check_ids or exercise.checks]
-    factory = _runner_factory(runner, catalogue.app, keep)
+    chosen = [get(check_id) for check_id in check_ids or exercise.checks]
+    session = open_session(runner, catalogue.app, keep=keep)
     try:
-        if hasattr(factory, "prepare"):
-            factory.prepare(Path(path))
+        session.prepare(Path(path))
         # Checks are independent (each has its own runner, workspace and ports), so they run side by side.
         with ThreadPoolExecutor(max_workers=PARALLEL_CHECKS) as pool:
-            report.results = list(pool.map(lambda chk: run_check(chk, Path(path), factory, catalogue), chosen))
+            report.results = list(pool.map(lambda chk: run_check(chk, Path(path), session, catalogue), chosen))
     finally:
-        if hasattr(factory, "close"):
-            factory.close()
-            report.kept = list(getattr(factory, "kept", []))
+        session.close()
+        report.kept = list(session.kept)
         stop_shared()  # the private PostgreSQL the checks made databases in (not `factorlab services up`'s)
     return report
-
-
-def _runner_factory(name: str, app: str, keep: bool = False):
-    if name == "local":
-        return lambda path: LocalRunner(path, app)
-    if name == "docker":
-        from ..containers import DockerSession
-
-        return DockerSession(app, keep=keep)
-    raise ValueError(f"unknown runner {name!r}: expected one of {', '.join(RUNNERS)}")

@@ -8,7 +8,8 @@ import subprocess
 from pathlib import Path
 
 from ..testpage import TestPage
-from . import REQUIRED_APP_ENV, CheckContext, CheckFailed, check
+from . import CheckContext, CheckFailed, check
+from .app import REQUIRED_APP_ENV
 from .source import app_module_file, python_files
 
 ENV_SUFFIX = re.compile(r"^(?P<base>.+?)[_.-](prod|production|staging|stage|dev|development|local|live|qa|old|backup|bak|copy|new|v\d+)$", re.I)

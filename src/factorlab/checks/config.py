@@ -95,7 +95,7 @@ def from_environment(ctx: CheckContext) -> str:
                 raise CheckFailed(f"Seen: POST /api/links answered {created.status_code}.{app.last_words()}\n"
                                   "Expected: 201 and the new link.")
             code = created.json().get("code")
-            cookie = app.http.cookies.get("session")
+            cookie = app.client.cookies.get("session")
             app.stop()
             if _session_payload(cookie, env[REQUIRED]) is None:
                 raise CheckFailed(f"Seen: the session cookie is not signed with the {REQUIRED} the app was given.\n"
@@ -113,9 +113,9 @@ def from_environment(ctx: CheckContext) -> str:
 
 def _secret_findings(root: Path) -> list[str]:
     findings = []
-    for file in text_files(root):
+    for file, text in text_files(root):
         rel = file.relative_to(root).as_posix()
-        for lineno, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+        for lineno, line in enumerate(text.splitlines(), 1):
             for pattern, what in SECRET_PATTERNS:
                 match = pattern.search(line)
                 value = match.group(2) if match else ""

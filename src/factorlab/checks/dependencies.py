@@ -10,7 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..testpage import TestPage
-from . import REQUIRED_APP_ENV, CheckContext, CheckFailed, check
+from . import CheckContext, CheckFailed, check
+from .app import REQUIRED_APP_ENV
 from .source import parse, python_files
 
 MANIFEST = "requirements.txt"

@@ -13,12 +13,11 @@ import ast
 import time
 from pathlib import Path
 
-import requests
-
 from .. import services
-from ..runner import AppFailed, ServingApp
+from ..http import Client
 from ..testpage import TestPage
-from . import REQUIRED_APP_ENV, CheckContext, CheckFailed, check
+from . import CheckContext, CheckFailed, check
+from .app import REQUIRED_APP_ENV, clicks, clicks_text, create_link, follow, recent
 from .source import app_module_file, parse
 
 CLICKS = 4  # followed alternately on two instances
@@ -32,67 +31,6 @@ MUTATORS = {"append", "appendleft", "extend", "insert", "setdefault", "update", 
             "remove", "discard", "clear"}
 SHARED = "Expected: state that outlives a request kept where every process finds it: the database, the Redis " \
          "at REDIS_URL, or the signed session cookie; never in the memory of one process."
-
-
-def _course_root(ctx: CheckContext) -> Path | None:
-    return ctx.catalogue.root if ctx.catalogue else None
-
-
-class Browser:
-    """One visitor: a requests.Session whose cookies go to every instance on 127.0.0.1, whatever its port."""
-
-    def __init__(self) -> None:
-        self.http = requests.Session()
-
-    def __enter__(self) -> "Browser":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.http.close()
-
-    def call(self, app: ServingApp, method: str, path: str, **kwargs) -> requests.Response:
-        kwargs.setdefault("timeout", 10)
-        kwargs.setdefault("allow_redirects", False)
-        try:
-            return self.http.request(method, f"{app.url}{path}", **kwargs)
-        except requests.RequestException as exc:
-            raise AppFailed(f"{method} {path} got no answer from the app ({type(exc).__name__})"
-                            f"{app.last_words()}") from None
-
-    def create(self, app: ServingApp, url: str, where: str) -> str:
-        made = self.call(app, "POST", "/api/links", json={"url": url})
-        code = _json(made).get("code") if made.status_code == 201 else None
-        if not isinstance(code, str):
-            raise CheckFailed(f"Seen: POST /api/links on {where} answered {made.status_code}.{app.last_words()}\n"
-                              "Expected: 201 and the new link.")
-        return code
-
-    def recent(self, app: ServingApp, where: str) -> list:
-        shown = self.call(app, "GET", "/api/recent")
-        recent = _json(shown).get("recent") if shown.status_code == 200 else None
-        if not isinstance(recent, list):
-            raise CheckFailed(f"Seen: GET /api/recent on {where} answered {shown.status_code}.{app.last_words()}\n"
-                              "Expected: 200 and JSON {\"recent\": [code, …]}.")
-        return recent
-
-    def clicks(self, app: ServingApp, code: str) -> int | None:
-        """The link's clicks as the instance reports them; None when it does not know the link."""
-        shown = self.call(app, "GET", f"/api/links/{code}")
-        return _json(shown).get("clicks") if shown.status_code == 200 else None
-
-    def follow(self, app: ServingApp, code: str, where: str) -> None:
-        followed = self.call(app, "GET", f"/{code}")
-        if followed.status_code != 302:
-            raise CheckFailed(f"Seen: following a link made a moment before answered {followed.status_code} on "
-                              f"{where}.{app.last_words()}\nExpected: 302 to its target, on every instance.")
-
-
-def _json(response: requests.Response) -> dict:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _which(recent: list, made: list[str], places: list[str]) -> str:
@@ -110,10 +48,6 @@ def _which(recent: list, made: list[str], places: list[str]) -> str:
     return f"{len(set(known))} of the {len(made)}"
 
 
-def _clicks_text(clicks: int | None) -> str:
-    return "did not know the link" if clicks is None else f"reported {clicks!r}"
-
-
 @check("processes.shared_state", factor=6, title="Two processes side by side share every state",
        hint="Nothing a later request needs may stay in one process: count each click with one UPDATE in the "
             "database, and keep the recent links in Redis (REDIS_URL) or in the signed session cookie.",
@@ -122,29 +56,30 @@ def shared_state(ctx: CheckContext) -> str:
     """Two instances with the same DATABASE_URL (PostgreSQL) and REDIS_URL, one client: links made alternately on
     A and B are all listed, newest first, by GET /api/recent on both; a link followed alternately on A and B
     reports every click on both."""
-    postgres = services.shared_postgres(_course_root(ctx))
+    postgres = services.shared_postgres(ctx.course_root)
     database = postgres.create_database("procs")
     redis = services.Redis.start()
     try:
         env = {**REQUIRED_APP_ENV, "DATABASE_URL": database, "REDIS_URL": redis.url()}
         apps = {"A": ctx.runner.start(env), "B": ctx.runner.start(env)}
-        with TestPage() as page, Browser() as browser:
+        with TestPage() as page, Client() as browser:
             places = ["A", "B", "A", "B"]
-            made = [browser.create(apps[place], page.url(f"/shared/{i}"), place) for i, place in enumerate(places)]
+            made = [create_link(apps[place], page.url(f"/shared/{i}"), client=browser, where=place)["code"]
+                    for i, place in enumerate(places)]
             for place, app in apps.items():
-                recent = browser.recent(app, place)
-                if recent != made[::-1]:
+                listed = recent(app, client=browser, where=place)
+                if listed != made[::-1]:
                     raise CheckFailed(f"Seen: one client made {len(made)} links, alternately on instances A and B "
                                       f"(same DATABASE_URL and REDIS_URL); GET /api/recent on {place} listed "
-                                      f"{_which(recent, made, places)}.\n{SHARED} Here: all {len(made)}, newest "
+                                      f"{_which(listed, made, places)}.\n{SHARED} Here: all {len(made)}, newest "
                                       "first, on either instance.")
             for i in range(CLICKS):
                 place = "AB"[i % 2]
-                browser.follow(apps[place], made[0], place)
-            seen = {place: browser.clicks(app, made[0]) for place, app in apps.items()}
-            if any(clicks != CLICKS for clicks in seen.values()):
+                follow(apps[place], made[0], client=browser, where=place)
+            seen = {place: clicks(app, made[0], client=browser) for place, app in apps.items()}
+            if any(count != CLICKS for count in seen.values()):
                 raise CheckFailed(f"Seen: a link followed {CLICKS} times, alternately on A and B: A "
-                                  f"{_clicks_text(seen['A'])} clicks, B {_clicks_text(seen['B'])}.\n"
+                                  f"{clicks_text(seen['A'])} clicks, B {clicks_text(seen['B'])}.\n"
                                   f"Expected: {CLICKS} on both: each click counted in the shared database as it "
                                   "happens (UPDATE … SET clicks = clicks + 1), not held back in one process.")
     finally:
@@ -161,28 +96,29 @@ def shared_state(ctx: CheckContext) -> str:
 def survives_kill(ctx: CheckContext) -> str:
     """After links and clicks on one instance, it is killed with SIGKILL (no clean-up runs). A new instance with
     the same config shows the same client its recent links, and every click."""
-    postgres = services.shared_postgres(_course_root(ctx))
+    postgres = services.shared_postgres(ctx.course_root)
     database = postgres.create_database("procs")
     redis = services.Redis.start()
     try:
         env = {**REQUIRED_APP_ENV, "DATABASE_URL": database, "REDIS_URL": redis.url()}
         first = ctx.runner.start(env)
-        with TestPage() as page, Browser() as browser:
-            made = [browser.create(first, page.url(f"/kept/{i}"), "the first instance") for i in range(2)]
+        with TestPage() as page, Client() as browser:
+            made = [create_link(first, page.url(f"/kept/{i}"), client=browser, where="the first instance")["code"]
+                    for i in range(2)]
             for _ in range(CLICKS_BEFORE_KILL):
-                browser.follow(first, made[0], "the first instance")
+                follow(first, made[0], client=browser, where="the first instance")
             first.kill()
             second = ctx.runner.start(env)
-            recent = browser.recent(second, "the new instance")
-            if recent != made[::-1]:
+            listed = recent(second, client=browser, where="the new instance")
+            if listed != made[::-1]:
                 raise CheckFailed(f"Seen: a client made {len(made)} links on an instance that was then killed "
                                   f"(SIGKILL); GET /api/recent on a new instance with the same config listed "
-                                  f"{_which(recent, made, ['the killed one'] * len(made))}.\n{SHARED} Here: both "
+                                  f"{_which(listed, made, ['the killed one'] * len(made))}.\n{SHARED} Here: both "
                                   "links, newest first.")
-            clicks = browser.clicks(second, made[0])
-            if clicks != CLICKS_BEFORE_KILL:
+            count = clicks(second, made[0], client=browser)
+            if count != CLICKS_BEFORE_KILL:
                 raise CheckFailed(f"Seen: a link was followed {CLICKS_BEFORE_KILL} times on an instance that was then "
-                                  f"killed (SIGKILL); a new instance with the same config {_clicks_text(clicks)} "
+                                  f"killed (SIGKILL); a new instance with the same config {clicks_text(count)} "
                                   f"clicks.\nExpected: {CLICKS_BEFORE_KILL}: a process that dies owes nothing, so "
                                   "each click is in the database once the redirect has been sent.")
     finally:
@@ -216,31 +152,32 @@ def session_expiry(ctx: CheckContext) -> str:
                                       "REDIS_URL": redis.url()},
                    "without REDIS_URL": {**base, "DATABASE_URL": f"sqlite:///{shared / 'cookie.db'}"}}
         apps = {label: ctx.runner.start(env) for label, env in configs.items()}
-        browsers = {label: Browser() for label in configs}
+        browsers = {label: Client() for label in configs}
         try:
             with TestPage() as page:
                 cookies, last_answer = {}, 0.0
                 for label, app in apps.items():
                     browser = browsers[label]
-                    code = browser.create(app, page.url("/short-lived"), f"the instance {label}")
-                    if code not in browser.recent(app, f"the instance {label}"):
+                    where = f"the instance {label}"
+                    code = create_link(app, page.url("/short-lived"), client=browser, where=where)["code"]
+                    if code not in recent(app, client=browser, where=where):
                         raise CheckFailed(f"Seen: {label} and {LIFETIME_VAR}={LIFETIME}, GET /api/recent right "
                                           "after a new link did not list it.\nExpected: the new link, listed for the "
                                           f"{LIFETIME} s the session lasts.")
-                    cookies[label] = {cookie.name: cookie.value for cookie in browser.http.cookies}
+                    cookies[label] = {cookie.name: cookie.value for cookie in browser.cookies}
                     last_answer = time.time()
                 _wait_past_lifetime(last_answer)
                 for label, app in apps.items():
                     where = f"the instance {label}"
-                    if browsers[label].recent(app, where):
+                    if recent(app, client=browsers[label], where=where):
                         raise CheckFailed(f"Seen: {label} and {LIFETIME_VAR}={LIFETIME}, GET /api/recent still "
                                           f"listed the link more than {LIFETIME} s after the client's last visit.\n"
                                           f"Expected: an empty list: the session ends {LIFETIME} s after the last "
                                           "visit. A session that never ends keeps its data for good, in the process "
                                           "or the store, and anyone holding its cookie keeps it too.")
-                    with Browser() as replay:
-                        replay.http.cookies.update(cookies[label])
-                        if replay.recent(app, where):
+                    with Client() as replay:
+                        replay.cookies.update(cookies[label])
+                        if recent(app, client=replay, where=where):
                             raise CheckFailed(f"Seen: {label} and {LIFETIME_VAR}={LIFETIME}, the client saw no "
                                               f"recent links after {LIFETIME} s, but its old session cookie, sent "
                                               "again, still gave them.\nExpected: the app itself refuses a session "
@@ -248,7 +185,7 @@ def session_expiry(ctx: CheckContext) -> str:
                                               "lifetime), not only the browser: a copied cookie must not live forever.")
         finally:
             for browser in browsers.values():
-                browser.http.close()
+                browser.close()
     finally:
         redis.stop()
     return (f"with {LIFETIME_VAR}={LIFETIME}, with and without REDIS_URL, the session and its recent links ended "

@@ -1,34 +1,44 @@
-"""Helpers that read the learner's source files (never import or run them)."""
+"""Reading the learner's code as code: which files count, their syntax trees, and what names mean.
+
+Static checks never import or run the learner's code. They read the files a deploy would get (what the
+repository holds or would take: `files.committed`) and parse the Python ones. A `Module` resolves the
+names in a file through its imports, so `sp.check_output`, `from subprocess import run as go; go(...)`
+and `subprocess.run` are all `subprocess.…` to a check, whatever the spelling.
+"""
 
 from __future__ import annotations
 
 import ast
+import builtins
 import threading
+from functools import lru_cache
 from pathlib import Path
+from typing import Iterator
 
-SKIPPED_DIRS = {".git", ".venv", "venv", "__pycache__", "node_modules", ".pytest_cache", ".ipynb_checkpoints"}
-MAX_FILE = 1024 * 1024
+from .. import files
+
 # CPython 3.11's ast.parse is not safe to call from several threads at once (checks run side by side):
 # it can fail with "SystemError: AST constructor recursion depth mismatch".
 _PARSING = threading.Lock()
 
 
-def walk(root: Path, suffixes: tuple[str, ...] | None = None) -> list[Path]:
-    """Files under root, sorted, skipping tool folders and large files."""
-    found = []
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root).parts
-        if any(part in SKIPPED_DIRS for part in rel) or not path.is_file() or path.is_symlink():
-            continue
-        if suffixes and path.suffix not in suffixes:
-            continue
-        if path.stat().st_size <= MAX_FILE:
-            found.append(path)
-    return found
+def app_files(root: Path) -> list[Path]:
+    """The app's files: what its repository holds or would take (tool folders and ignored files left out)."""
+    return files.committed(root)
 
 
 def python_files(root: Path) -> list[Path]:
-    return walk(root, (".py",))
+    return [path for path in app_files(root) if path.suffix == ".py"]
+
+
+def text_files(root: Path) -> list[tuple[Path, str]]:
+    """(path, text) of every app file that is text."""
+    found = []
+    for path in app_files(root):
+        text = files.text_of(path)
+        if text is not None:
+            found.append((path, text))
+    return found
 
 
 def app_module_file(ctx) -> str:
@@ -36,23 +46,122 @@ def app_module_file(ctx) -> str:
     return ctx.catalogue.app_file if ctx.catalogue else "shortly.py"
 
 
-def parse(path: Path) -> ast.Module | None:
-    """Parse a Python file; None when it has a syntax error (a run-time check reports that)."""
-    text = path.read_text(errors="replace")
+def rel(path: Path, root: Path) -> str:
+    return Path(path).relative_to(root).as_posix()
+
+
+@lru_cache(maxsize=256)
+def _parse_text(text: str, name: str) -> ast.Module | None:
     try:
         with _PARSING:
-            return ast.parse(text, filename=str(path))
+            return ast.parse(text, filename=name)
     except (SyntaxError, ValueError):
         return None
 
 
-def text_files(root: Path) -> list[Path]:
-    """Files under root that decode as text."""
-    out = []
-    for path in walk(root):
-        try:
-            path.read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError):
-            continue
-        out.append(path)
-    return out
+def parse(path: Path) -> ast.Module | None:
+    """Parse a Python file; None when it has a syntax error (a check that runs the app reports that)."""
+    return _parse_text(Path(path).read_text(errors="replace"), str(path))
+
+
+class Module:
+    """A parsed Python file whose names resolve through its imports to qualified names."""
+
+    def __init__(self, path: Path, tree: ast.Module):
+        self.path = Path(path)
+        self.tree = tree
+        self.aliases: dict[str, str] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname:
+                        self.aliases[alias.asname] = alias.name
+                    else:
+                        top = alias.name.split(".")[0]
+                        self.aliases[top] = top
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    self.aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+
+    @classmethod
+    def read(cls, path: Path) -> "Module | None":
+        tree = parse(path)
+        return cls(path, tree) if tree is not None else None
+
+    def qualified(self, node: ast.AST) -> str | None:
+        """The dotted name an expression stands for (os.environ.get, subprocess.run), or None."""
+        if isinstance(node, ast.Name):
+            if node.id in self.aliases:
+                return self.aliases[node.id]
+            return node.id if hasattr(builtins, node.id) else None
+        if isinstance(node, ast.Attribute):
+            base = self.qualified(node.value)
+            return f"{base}.{node.attr}" if base else None
+        if isinstance(node, ast.Call) and self.qualified(node.func) in ("getattr", "builtins.getattr") \
+                and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str):
+            base = self.qualified(node.args[0])
+            return f"{base}.{node.args[1].value}" if base else None
+        if isinstance(node, ast.Call) and self.qualified(node.func) in ("__import__", "importlib.import_module") \
+                and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            return node.args[0].value
+        return None
+
+    def calls(self) -> Iterator[tuple[ast.Call, str]]:
+        """Every call whose function has a qualified name: (node, name)."""
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Call):
+                name = self.qualified(node.func)
+                if name:
+                    yield node, name
+
+    def references(self) -> Iterator[tuple[ast.AST, str]]:
+        """Every name or attribute with a qualified name, called or not: (node, name)."""
+        for node in ast.walk(self.tree):
+            if isinstance(node, (ast.Name, ast.Attribute, ast.Call)):
+                name = self.qualified(node)
+                if name:
+                    yield node, name
+
+
+def constant_text(node: ast.AST) -> str | None:
+    """The text of a string expression that does not depend on anything: "a", "a" + "b", f"ab", b"a"."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
+        return node.value if isinstance(node.value, str) else node.value.decode(errors="replace")
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = constant_text(node.left), constant_text(node.right)
+        return left + right if left is not None and right is not None else None
+    if isinstance(node, ast.JoinedStr) and all(isinstance(v, ast.Constant) for v in node.values):
+        return "".join(str(v.value) for v in node.values)
+    return None
+
+
+def strings(tree: ast.AST) -> Iterator[tuple[str, ast.AST]]:
+    """Every string the code spells out, with its node: constants, constant concatenations, and the literal
+    parts of f-strings (docstrings included)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
+            yield constant_text(node), node
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            joined = constant_text(node)
+            if joined is not None:
+                yield joined, node
+
+
+def string_values(path: Path) -> list[str]:
+    """The strings a Python file spells out ([] when it does not parse)."""
+    tree = parse(path)
+    return [value for value, _ in strings(tree)] if tree else []
+
+
+def target_names(node: ast.AST) -> list[str]:
+    """The names an assignment target binds or sets: x, self.x (as x), x["k"] (as k)."""
+    if isinstance(node, ast.Name):
+        return [node.id]
+    if isinstance(node, ast.Attribute):
+        return [node.attr]
+    if isinstance(node, ast.Subscript):
+        key = constant_text(node.slice)
+        return [key] if key else []
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return [name for element in node.elts for name in target_names(element)]
+    return []

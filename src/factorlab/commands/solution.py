@@ -6,7 +6,7 @@ import difflib
 from pathlib import Path
 
 from .. import catalogue as cat
-from ..checks.source import walk
+from ..files import walk
 from ..progress import Progress
 from . import UsageError, exercise_folder, ready_exercise
 

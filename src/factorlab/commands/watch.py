@@ -7,23 +7,11 @@ import time
 from pathlib import Path
 
 from .. import catalogue as cat
-from ..checks.source import walk
+from ..files import snapshot
 from . import exercise_folder, ready_exercise
 from .check import check
 
 DEBOUNCE = 0.3
-
-
-def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
-    """Each file's modification time and size: what a save changes."""
-    state = {}
-    for path in walk(folder):
-        try:
-            stat = path.stat()
-        except OSError:
-            continue
-        state[path.relative_to(folder).as_posix()] = (stat.st_mtime_ns, stat.st_size)
-    return state
 
 
 class PollingWatcher:

@@ -19,7 +19,8 @@ from ..process import free_port
 from ..testpage import TestPage
 from . import CheckContext, CheckFailed, check
 from .config import read_env_file
-from .deployroot import RELEASE_ID, TOOL, DeployRoot, ended, release_of, tail
+from .deploy_root import RELEASE_ID, TOOL, DeployRoot, release_of
+from .text import ended, tail
 
 DEPLOY_SCRIPT = "deploy.sh"
 STAGES = {stage: re.compile(rf"\b{re.escape(TOOL)}\b.*\s{stage}\b") for stage in ("build", "release", "run")}
@@ -47,7 +48,7 @@ def _writable(folder: Path) -> list[str]:
     return [p.relative_to(folder.parent.parent).as_posix() for p in found]
 
 
-@check("release.immutable", factor=5, title="A changed release is caught and not run",
+@check("build_release_run.immutable", factor=5, title="A changed release is caught and not run",
        hint="When you make a release, write a MANIFEST with the sha256 of each of its files. `verify` compares the "
             "release with it and names what differs; `run` verifies first and refuses. chmod alone is not enough: "
             "root ignores it.", timeout=90)
@@ -85,7 +86,7 @@ def immutable(ctx: CheckContext) -> str:
     return "an untouched release verifies; an edited one is named by `verify` and refused by `run`"
 
 
-@check("release.ordered_ids", factor=5, title="Releases get unique ids, in order",
+@check("build_release_run.ordered_ids", factor=5, title="Releases get unique ids, in order",
        hint="Number releases v1, v2, …: one more than the highest that exists. Write the config and "
             "SHORTLY_RELEASE=<id> into each release's release.env, and let `list` print the ids oldest first, "
             "marking the current one with ` (current)`.", timeout=90)
@@ -123,14 +124,14 @@ def ordered_ids(ctx: CheckContext) -> str:
     return f"three releases of one build got {', '.join(releases)}, listed oldest first, the last current"
 
 
-@check("release.rollback", factor=5, title="Rollback runs the previous release",
+@check("build_release_run.rollback", factor=5, title="Rollback runs the previous release",
        hint="`rollback` points the current symlink at the release before the current one (make a new link and "
             "os.replace it over the old), prints that release's id, and exits 1 when there is none.", timeout=90)
 def rollback(ctx: CheckContext) -> str:
     """Two releases of one build with different configs: the release `current` points at answers the second's id
     at /api/release; after `release.py rollback`, current points at the first, which answers its own id; and a
     rollback from the first release fails. (The releases serve from writable copies: where the app writes its
-    files is release.read_only_code's business.)"""
+    files is build_release_run.read_only_code's business.)"""
     with DeployRoot(ctx) as deploy:
         build = deploy.build()
         first = deploy.release(build, "before", SHORTLY_ADMIN_TOKEN="release-check-before")
@@ -162,7 +163,7 @@ def _writes_into_code(names: list[str], release: str) -> str:
             "next to the code: log, pid and database files belong in the working directory or a path from config.")
 
 
-@check("release.read_only_code", factor=5, title="The app runs from a read-only code folder",
+@check("build_release_run.read_only_code", factor=5, title="The app runs from a read-only code folder",
        hint="Make every file and folder of a release read-only (chmod a-w), and have the app write its log and "
             "pid files to the working directory (or a path from config), never next to its own code (`__file__`).",
        timeout=90)
@@ -218,7 +219,7 @@ def _script_lines(path: Path) -> list[tuple[int, str]]:
     return found
 
 
-@check("release.deploy_script", factor=5, title="deploy.sh builds, releases and runs",
+@check("build_release_run.deploy_script", factor=5, title="deploy.sh builds, releases and runs",
        hint=f"Let {DEPLOY_SCRIPT} run `{TOOL} build`, then `{TOOL} release BUILD --config .env`, then `{TOOL} run`: "
             "no `sed -i` on the box and no app started from the checkout; a change arrives as a new build or a new "
             "config, so as a new release.")

@@ -12,20 +12,16 @@ from pathlib import Path
 
 from .. import services
 from ..testpage import TestPage
-from . import REQUIRED_APP_ENV, CheckContext, CheckFailed, check
+from . import CheckContext, CheckFailed, check
+from .app import REQUIRED_APP_ENV, SETUP, SETUP_TEXT
 from .config import sqlite_codes
 from .source import parse, python_files
+from .text import tail
 
-SETUP = ["-m", "flask", "--app", "shortly", "init-db"]
-SETUP_TEXT = "flask --app shortly init-db"
 SERVICE_URL = re.compile(r"\b(postgres(?:ql)?|mysql|mariadb|redis|rediss|amqp|mongodb)(\+\w+)?://", re.I)
 DB_FILE = re.compile(r"^(sqlite:///)?/.+\.(db|sqlite3?)$")
 CONNECT_KEYWORDS = {"host", "port", "password", "user", "dbname", "database"}
 CONNECTORS = {"connect", "Redis", "StrictRedis", "create_engine", "ConnectionPool", "MongoClient"}
-
-
-def _course_root(ctx: CheckContext) -> Path | None:
-    return ctx.catalogue.root if ctx.catalogue else None
 
 
 def _create(app, url: str, what: str):
@@ -43,7 +39,7 @@ def _postgres_codes(postgres: services.Postgres, url: str) -> set[str]:
         return set()
 
 
-@check("backing.database_by_url", factor=4, title="The database is attached by DATABASE_URL",
+@check("backing_services.database_by_url", factor=4, title="The database is attached by DATABASE_URL",
        hint="Read DATABASE_URL and open it with SQLAlchemy's create_engine(): the same code then serves on "
             "sqlite:///… and on postgresql://…", timeout=60)
 def database_by_url(ctx: CheckContext) -> str:
@@ -51,7 +47,7 @@ def database_by_url(ctx: CheckContext) -> str:
     the URL names (queried directly)."""
     shared = ctx.runner.shared_dir()
     sqlite_file = shared / "attached.db"
-    postgres = services.shared_postgres(_course_root(ctx))
+    postgres = services.shared_postgres(ctx.course_root)
     pg_url = postgres.create_database("links")
     try:
         with TestPage() as page:
@@ -72,22 +68,19 @@ def database_by_url(ctx: CheckContext) -> str:
     return "the same code stored its links in SQLite and in PostgreSQL, chosen by DATABASE_URL alone"
 
 
-@check("backing.fresh_resource", factor=4, title="A fresh database works after the setup command",
+@check("backing_services.fresh_resource", factor=4, title="A fresh database works after the setup command",
        hint=f"Add a `{SETUP_TEXT}` command (@app.cli.command) that creates the tables, and document it in OPS.md.",
        timeout=60)
 def fresh_resource(ctx: CheckContext) -> str:
     """A brand-new PostgreSQL database, attached by config alone, is set up by `flask --app shortly init-db`
     and then serves."""
-    postgres = services.shared_postgres(_course_root(ctx))
+    postgres = services.shared_postgres(ctx.course_root)
     url = postgres.create_database("fresh")
     try:
         env = {**REQUIRED_APP_ENV, "DATABASE_URL": url}
-        code, output = ctx.runner.run_command(SETUP, env)
-        if code != 0:
-            tail = "\n  ".join(line[:200] for line in output.strip().splitlines()[-5:])
-            raise CheckFailed(f"Seen: `{SETUP_TEXT}` on a new database " +
-                              ("did not finish in time" if code is None else f"exited with code {code}") +
-                              (f":\n  {tail}" if tail else "") +
+        done = ctx.runner.run_command(SETUP, env)
+        if done.code != 0:
+            raise CheckFailed(f"Seen: `{SETUP_TEXT}` on a new database {done.ended()}{tail(done.output)}"
                               "\nExpected: exit 0, with the tables created.")
         tables = {row[0] for row in postgres.rows(url, "SELECT table_name FROM information_schema.tables "
                                                        "WHERE table_schema = 'public'")}
@@ -105,7 +98,7 @@ def fresh_resource(ctx: CheckContext) -> str:
     return f"a new PostgreSQL database, attached by DATABASE_URL and set up by `{SETUP_TEXT}`, serves"
 
 
-@check("backing.cache_by_url", factor=4, title="The preview cache is an attached Redis (REDIS_URL)",
+@check("backing_services.cache_by_url", factor=4, title="The preview cache is an attached Redis (REDIS_URL)",
        hint="Keep fetched titles in Redis at REDIS_URL (redis.Redis.from_url), not in a dict inside the process.",
        timeout=60)
 def cache_by_url(ctx: CheckContext) -> str:
@@ -165,7 +158,7 @@ def _connection_details(root: Path) -> list[str]:
     return found
 
 
-@check("backing.no_connection_details", factor=4, title="No connection details in the code",
+@check("backing_services.no_connection_details", factor=4, title="No connection details in the code",
        hint="Every address of a database or cache comes from DATABASE_URL or REDIS_URL; "
             "only the embedded default, a relative sqlite:/// file, may stay.")
 def no_connection_details(ctx: CheckContext) -> str:

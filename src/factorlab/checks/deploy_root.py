@@ -12,8 +12,10 @@ import shutil
 import stat
 from pathlib import Path
 
-from ..runner import AppFailed, ServingApp
-from . import REQUIRED_APP_ENV, CheckContext, CheckFailed
+from ..runners import AppFailed, ServingApp
+from . import CheckContext, CheckFailed
+from .app import REQUIRED_APP_ENV
+from .text import ended, last_line, tail
 from .config import read_env_file
 
 TOOL = "release.py"
@@ -31,20 +33,6 @@ else:
             if not os.path.islink(path):
                 os.chmod(path, 0o777 if path == folder else 0o666)
 """
-
-
-def ended(code: int | None) -> str:
-    return "did not finish in time" if code is None else f"exited with code {code}"
-
-
-def tail(output: str, lines: int = 5) -> str:
-    last = [line[:200] for line in output.strip().splitlines()[-lines:]]
-    return (":\n  " + "\n  ".join(last)) if last else ""
-
-
-def last_line(output: str) -> str:
-    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else ""
 
 
 class DeployRoot:
@@ -81,8 +69,8 @@ class DeployRoot:
         """`python release.py --root ROOT ARGS` (SHORTLY_DEPLOY_ROOT names the root too): (exit code, output)."""
         env = {"SHORTLY_DEPLOY_ROOT": str(self.root), **(env or {})}
         extra = {"timeout": timeout} if timeout else {}
-        code, output = self.ctx.runner.run_command([TOOL, "--root", str(self.root), *args], env, **extra)
-        return code, self.shown(output)
+        done = self.ctx.runner.run_command([TOOL, "--root", str(self.root), *args], env, **extra)
+        return done.code, self.shown(done.output)
 
     def expect(self, *args: str, shown: str, what: str) -> str:
         """Run the tool expecting exit 0; return the last line it printed."""
@@ -138,16 +126,16 @@ class DeployRoot:
                 fh.write(text)
             path.chmod(mode)
         except PermissionError:  # made by a container's user: change it as that user
-            code, output = self.ctx.runner.run_command(["-c", AS_OWNER, "append", str(path), text], {})
-            if code != 0:
-                raise RuntimeError(f"could not change {path.name} inside the release: {self.shown(output)}") from None
+            done = self.ctx.runner.run_command(["-c", AS_OWNER, "append", str(path), text], {})
+            if done.code != 0:
+                raise RuntimeError(f"could not change {path.name} inside the release: {self.shown(done.output)}") from None
 
     def serve(self, release: str, *, in_place: bool = True) -> ServingApp:
         """Serve a release with its release.env as the config.
 
         in_place: as `release.py run` would, with the release's own folder on PYTHONPATH and a new, writable
         data folder as the working directory. Else a writable copy of the release, serving from there, for
-        a check that must not depend on where the app writes its files (release.read_only_code's business).
+        a check that must not depend on where the app writes its files (build_release_run.read_only_code's business).
         """
         folder = self.folder(release)
         self.served += 1

@@ -1,0 +1,69 @@
+"""Backing services attached for a check: a new PostgreSQL database, a private Redis, the setup command.
+
+Real servers, made for the check and gone after it: a database in the cluster of `factorlab services up`
+(or a private one), Redis servers of the check's own.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from typing import Iterator
+
+from .. import services
+from . import CheckContext, CheckFailed
+from .app import SETUP, SETUP_TEXT
+from .source import python_files, string_values
+from .text import tail
+
+
+@contextmanager
+def postgres_database(ctx: CheckContext, prefix: str = "check") -> Iterator[tuple[services.Postgres, str]]:
+    """(the server, the URL of a brand-new, empty database), dropped afterwards."""
+    server = services.shared_postgres(ctx.course_root)
+    url = server.create_database(prefix)
+    try:
+        yield server, url
+    finally:
+        server.drop_database(url)
+
+
+@contextmanager
+def redis_server(password: str | None = None) -> Iterator[services.Redis]:
+    """A private Redis for the check (with a password, the app must take it from the URL)."""
+    server = services.Redis.start(password=password)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def postgres_codes(server: services.Postgres, url: str) -> set[str]:
+    """The link codes in the links table of a PostgreSQL database (empty when there is no table)."""
+    try:
+        return {row[0] for row in server.rows(url, "SELECT code FROM links")}
+    except Exception:
+        return set()
+
+
+def has_setup_command(ctx: CheckContext) -> bool:
+    """Does the app define the documented setup command (`init-db`, from factor IV on)? Read from the code:
+    a command registered under that name, or a function init_db that click names so."""
+    for path in python_files(ctx.path):
+        for value in string_values(path):
+            if value == "init-db":
+                return True
+        if re.search(r"^\s*def init_db\(", path.read_text(errors="replace"), re.M):
+            return True
+    return False
+
+
+def set_up(ctx: CheckContext, env: dict[str, str]) -> None:
+    """Run the state's documented one-off setup against the database env names, as an operator would before
+    the first start; a state without the command (before factor IV) sets up its database by itself."""
+    if not has_setup_command(ctx):
+        return
+    done = ctx.runner.run_command(SETUP, env)
+    if done.code != 0:
+        raise CheckFailed(f"Seen: `{SETUP_TEXT}` on a new database {done.ended()}{tail(done.output)}\n"
+                          "Expected: exit 0, with the tables created.")

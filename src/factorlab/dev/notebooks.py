@@ -1,0 +1,63 @@
+"""Execute the course's notebooks in place (outputs stored), as `pytest --nbval` will replay them.
+
+    python -m factorlab.dev.notebooks [NAME ...]     every notebook, or those whose name starts with NAME
+
+Each runs in a fresh kernel from notebooks/, the way JupyterLab runs it. A cell that raises stops that
+notebook, which is then left unchanged on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+from .. import catalogue
+
+CELL_TIMEOUT = 300
+
+
+def coalesced(outputs: list) -> list:
+    """Consecutive stdout (or stderr) outputs as one, as JupyterLab shows and saves them."""
+    merged: list = []
+    for output in outputs:
+        last = merged[-1] if merged else None
+        if output.output_type == "stream" and last is not None and last.output_type == "stream" \
+                and last.name == output.name:
+            last.text += output.text
+        else:
+            merged.append(output)
+    return merged
+
+
+def execute(path: Path) -> float:
+    """Run a notebook top to bottom and write it back with its outputs; return the seconds it took."""
+    notebook = nbformat.read(path, as_version=4)
+    started = time.monotonic()
+    NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3", record_timing=False,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = coalesced(cell.outputs)
+    nbformat.write(notebook, path)
+    return time.monotonic() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m factorlab.dev.notebooks", description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="notebook name prefixes, e.g. 00 03_config (default: all)")
+    args = parser.parse_args(argv)
+    folder = catalogue.find_root() / "notebooks"
+    chosen = [p for p in sorted(folder.glob("*.ipynb"))
+              if not args.names or any(p.name.startswith(name) for name in args.names)]
+    for path in chosen:
+        print(f"{path.name}: executed in {execute(path):.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,310 @@
+"""The docker runner: the learner's app in locked-down containers, with the calls every runner offers.
+
+A container is the twelve-factor execution environment in miniature: config arrives as environment
+variables, the app binds the port it is given, `docker stop` sends SIGTERM, `docker logs` holds what it
+printed, and its filesystem is thrown away.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import files
+from ..http import Client
+from ..process import BoundedOutput, free_port, port_open, wait_until
+from ..runners import (COMMAND_TIMEOUT, READY_TIMEOUT, AppFailed, Exit, ServingApp, not_serving)
+from .engine import LABEL, connect, owner, sweep_orphans
+from .images import Images
+
+APP_USER = "10001:10001"
+CODE_DIR = "/app"  # where the course's Dockerfile puts the app's files
+MEMORY = "512m"
+LIMITS = {"mem_limit": MEMORY, "memswap_limit": MEMORY, "nano_cpus": 1_000_000_000, "pids_limit": 128}
+# The longest a container may live, whatever happens to factorlab (GNU timeout as PID 1 enforces it).
+MAX_LIFETIME = 600
+STOP_GRACE = 3
+
+
+@dataclass(eq=False)
+class ContainerApp(ServingApp):
+    """An app serving from a container on a loopback port (host networking)."""
+
+    container: object
+    port: int
+    session: "DockerSession"
+    client: Client = field(default_factory=Client)
+    _logs: str | None = None
+    exit_code: int | None = None
+    _changes: list[str] | None = None
+
+    def output(self) -> str:
+        if self._logs is not None:
+            return self._logs
+        return self.session.logs(self.container)
+
+    def oom_killed(self) -> bool:
+        return self.session.oom_killed(self.container)
+
+    def code_changes(self) -> list[str]:
+        """Files the app created, changed or deleted under /app, its code folder (from `docker diff`)."""
+        if self._changes is None:
+            self._changes = self.session.code_changes(self.container)
+        return self._changes
+
+    def kill(self) -> None:
+        """SIGKILL every process of the container at once (docker kill)."""
+        try:
+            self.container.kill()
+            self.container.wait(timeout=STOP_GRACE + 5)
+        except Exception:
+            pass
+
+    def stop(self) -> int | None:
+        """SIGTERM (docker stop), SIGKILL after a grace period, keep its logs, remove the container."""
+        self.client.close()
+        if self._logs is None:
+            self.exit_code = self.session.stop(self.container)
+            self._logs = self.session.logs(self.container)  # the container has exited: its logs are complete
+            self.code_changes()  # read before the container goes
+            self.session.remove(self.container)
+        return self.exit_code
+
+
+class DockerSession:
+    """One engine connection for one check run: builds images once, removes what it made at the end."""
+
+    name = "docker"
+
+    def __init__(self, app: str = "shortly:app", *, keep: bool = False, client=None):
+        self.client = client or connect()
+        self.app = app
+        self.keep = keep
+        self.run_prefix = os.environ.get("FACTORLAB_RUN_PREFIX", "")
+        self.images = Images(self.client, self.run_prefix, keep)
+        self._lock = threading.Lock()
+        self._containers: list = []
+        self._kept: list[str] = []
+        sweep_orphans(self.client)
+        atexit.register(self.close)
+
+    @property
+    def kept(self) -> list[str]:
+        return [*self._kept, *self.images.kept]
+
+    def image_for(self, folder: Path) -> str:
+        return self.images.app(Path(folder))
+
+    def prepare(self, folder: Path) -> None:
+        """Build folder's image before the checks start, so the build does not eat their time limits.
+        A learner's build failure is kept and reported by each check that starts the app."""
+        try:
+            self.image_for(folder)
+        except AppFailed:
+            pass
+
+    def runner(self, folder: Path) -> "DockerRunner":
+        return DockerRunner(folder, self.app, session=self)
+
+    # -- containers ---------------------------------------------------------------------------------------
+
+    def run(self, image: str, env: dict[str, str], port: int, *, network: str, mounts: list[str],
+            command: list[str] | None = None):
+        """Start a locked-down container of image: unprivileged, limited, labelled, with a lifetime cap.
+        command: arguments to python (default: the launcher serving the app)."""
+        from docker.types import LogConfig
+
+        run_id = self.run_prefix + uuid.uuid4().hex
+        environment = {**env, "PORT": str(port), "FACTORLAB_RUN_ID": run_id}
+        args = command or ["/factorlab/launch.py", self.app]
+        container = self.client.containers.run(
+            image, ["timeout", "-s", "KILL", str(MAX_LIFETIME), "python", *args],
+            detach=True, environment=environment, network_mode=network, user=APP_USER,
+            cap_drop=["ALL"], security_opt=["no-new-privileges"], **LIMITS,
+            volumes={path: {"bind": path, "mode": "rw"} for path in mounts},
+            log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
+            labels={f"{LABEL}.owner": owner(), f"{LABEL}.run": run_id, f"{LABEL}.prefix": self.run_prefix},
+            name=f"factorlab-{run_id[-20:]}")
+        with self._lock:
+            self._containers.append(container)
+        return container
+
+    def status(self, container) -> tuple[str, int | None]:
+        """(state, exit code once it has exited)."""
+        try:
+            container.reload()
+        except Exception:
+            return "gone", None
+        state = container.attrs.get("State", {})
+        running = state.get("Status") in ("created", "running", "restarting")
+        return state.get("Status", "?"), None if running else state.get("ExitCode")
+
+    def oom_killed(self, container) -> bool:
+        return bool(container.attrs.get("State", {}).get("OOMKilled"))
+
+    def code_changes(self, container) -> list[str]:
+        try:
+            changed = container.diff() or []
+        except Exception:
+            return []
+        return sorted(item["Path"][len(CODE_DIR) + 1:] for item in changed
+                      if item["Path"].startswith(CODE_DIR + "/") and "__pycache__" not in item["Path"]
+                      and not any(other["Path"].startswith(item["Path"] + "/") for other in changed))
+
+    def logs(self, container) -> str:
+        try:
+            raw = container.logs(stdout=True, stderr=True)
+        except Exception:
+            return ""
+        out = BoundedOutput()
+        out.feed(raw)
+        return out.text()
+
+    def stop(self, container) -> int | None:
+        try:
+            container.stop(timeout=STOP_GRACE)
+            return container.wait(timeout=STOP_GRACE + 5).get("StatusCode")
+        except Exception:
+            return None
+
+    def remove(self, container) -> None:
+        if self.keep:
+            self._kept.append(container.name)
+            return
+        try:
+            container.remove(force=True)
+        except Exception:
+            pass
+        with self._lock:
+            if container in self._containers:
+                self._containers.remove(container)
+
+    def close(self) -> None:
+        """Remove every container and app image this session made (unless keeping them)."""
+        atexit.unregister(self.close)
+        for container in list(self._containers):
+            self.stop(container)
+            self.remove(container)
+        self.images.close()
+        try:
+            self.client.close()
+        except Exception:
+            pass
+
+
+class DockerRunner:
+    """Run an exercise folder's app in containers, with the calls the local runner offers."""
+
+    name = "docker"
+    untouched_note = " (read from the folder: no container needed)"
+
+    def __init__(self, source: Path, app: str = "shortly:app", *, session: DockerSession):
+        self.source = Path(source)
+        self.app = app
+        self.session = session
+        self.used = False
+        self._apps: list[ContainerApp] = []
+        self._mounts: list[str] = []
+        self._dirs: list[str] = []
+
+    def _scratch(self, prefix: str) -> Path:
+        root = tempfile.mkdtemp(prefix=prefix)
+        self._dirs.append(root)
+        return Path(root)
+
+    def workspace(self) -> Path:
+        return files.copy_app(self.source, self._scratch("factorlab-") / "app")
+
+    def shared_dir(self) -> Path:
+        path = self._scratch("factorlab-shared-")
+        path.chmod(0o777)  # the app runs as an unprivileged user of its own
+        self._mounts.append(str(path))
+        return path
+
+    def _launch(self, env: dict[str, str] | None, folder: Path, network: str,
+                command: list[str] | None = None) -> ContainerApp:
+        """A container of folder's image, tracked so that close() removes it."""
+        self.used = True
+        image = self.session.image_for(folder)
+        port = free_port()
+        container = self.session.run(image, env or {}, port, network=network, mounts=self._mounts, command=command)
+        app = ContainerApp(container, port, self.session)
+        self._apps.append(app)
+        return app
+
+    def _exited(self, app: ContainerApp) -> bool:
+        state, code = self.session.status(app.container)
+        return code is not None or state == "gone"
+
+    def start(self, env: dict[str, str] | None = None, *, workspace: Path | None = None,
+              command: list[str] | None = None, clean: bool = True,
+              ready_timeout: float = READY_TIMEOUT) -> ContainerApp:
+        """Start the app in a container on host networking and wait until it listens on $PORT.
+
+        Every image is built from requirements.txt alone and has no tools the manifest did not bring,
+        so clean is always so here."""
+        app = self._launch(env, workspace or self.source, "host", command)
+        wait_until(lambda: port_open(app.port) or self._exited(app), ready_timeout)
+        if not self._exited(app) and port_open(app.port):
+            return app
+        oom = app.oom_killed()
+        code = self.session.status(app.container)[1]
+        app.stop()
+        raise AppFailed(not_serving(ready_timeout, code, _oom_note(oom) + app.last_words()))
+
+    def run_to_exit(self, env: dict[str, str] | None = None, *, timeout: float = READY_TIMEOUT) -> Exit:
+        """Start the app with no network at all, expecting it to exit."""
+        app = self._launch(env, self.source, "none")
+        probe = {"serving": False}
+
+        def serving() -> bool:  # asked inside the container, which has no network of ours
+            probe["serving"] = probe["serving"] or _listening_inside(app.container, app.port)
+            return probe["serving"]
+
+        wait_until(lambda: self._exited(app) or serving(), timeout, every=0.5)
+        code = self.session.status(app.container)[1]
+        app.stop()
+        return Exit(code, app.output(), probe["serving"])
+
+    def run_command(self, args: list[str], env: dict[str, str] | None = None, *,
+                    timeout: float = COMMAND_TIMEOUT) -> Exit:
+        """Run `python ARGS` in a container of the app's image (host networking: it may need the services)."""
+        app = self._launch(env, self.source, "host", command=args)
+        wait_until(lambda: self._exited(app), timeout)
+        code = self.session.status(app.container)[1]
+        app.stop()
+        return Exit(code, app.output())
+
+    def close(self) -> None:
+        for app in self._apps:
+            app.stop()
+        self._apps.clear()
+        for root in self._dirs:
+            shutil.rmtree(root, ignore_errors=True)
+        self._dirs.clear()
+
+    def __enter__(self) -> "DockerRunner":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _listening_inside(container, port: int) -> bool:
+    """Ask inside the container (it has no network of ours) whether something accepts connections on port."""
+    probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), 0.5)"
+    try:
+        result = container.exec_run(["python", "-c", probe], user=APP_USER)
+    except Exception:
+        return False
+    return result.exit_code == 0
+
+
+def _oom_note(oom: bool) -> str:
+    return f" (killed: it used more than the container's {MEMORY} memory limit)" if oom else ""

@@ -1,0 +1,181 @@
+"""The local runner: the learner's app as subprocesses of this machine, each in a throwaway copy of the folder.
+
+Each instance is isolated as a separate deploy would be, as far as a plain process can be: its own copy of
+the code as the working directory, its own temporary folder and home, a free loopback port, its own process
+group and a memory cap. It is started with `python -m factorlab.launch`-style arguments (the launcher by path,
+so that it also runs in a clean virtual environment) or with a command of the app's own.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import cleanenv, files
+from ..http import Client
+from ..process import Process, free_port, wait_for_port
+from . import COMMAND_TIMEOUT, LAUNCH, READY_TIMEOUT, AppFailed, Exit, ServingApp, base_env, not_serving
+
+
+@dataclass(eq=False)
+class RunningApp(ServingApp):
+    """An app process serving on a loopback port."""
+
+    process: Process
+    port: int
+    workspace: Path
+    client: Client = field(default_factory=Client)
+    before: dict = field(default_factory=dict)
+
+    def output(self) -> str:
+        return self.process.text().replace(str(self.workspace), "<app>")
+
+    def code_changes(self) -> list[str]:
+        """Files the app created, changed or deleted in its code folder since it started."""
+        return files.changes(self.before, files.snapshot(self.workspace))
+
+    def kill(self) -> None:
+        """SIGKILL the app at once, as a crash or an out-of-memory kill would: no clean-up code runs."""
+        self.process.signal(signal.SIGKILL)
+        self.process.wait(5)
+
+    def stop(self) -> int | None:
+        self.client.close()
+        return self.process.stop()
+
+
+class LocalRunner:
+    """Run an exercise folder's app as subprocesses of this machine."""
+
+    name = "local"
+    untouched_note = ""
+
+    def __init__(self, source: Path, app: str = "shortly:app"):
+        self.source = Path(source)
+        self.app = app
+        self.used = False
+        self._apps: list[RunningApp] = []
+        self._processes: list[Process] = []
+        self._dirs: list[str] = []
+
+    # -- folders ------------------------------------------------------------------------------------------
+
+    def _scratch(self, prefix: str) -> Path:
+        root = tempfile.mkdtemp(prefix=prefix)
+        self._dirs.append(root)
+        return Path(root)
+
+    def workspace(self) -> Path:
+        """A fresh copy of the learner's folder, so a run never writes into it."""
+        return files.copy_app(self.source, self._scratch("factorlab-") / "app")
+
+    def shared_dir(self) -> Path:
+        return self._scratch("factorlab-shared-")
+
+    def _private_env(self, workspace: Path) -> dict[str, str]:
+        """A temporary folder and a home of the instance's own: two instances share neither, as two machines
+        would not."""
+        private = workspace.parent / f".{workspace.name}-private-{len(self._processes)}"
+        (private / "tmp").mkdir(parents=True, exist_ok=True)
+        (private / "home").mkdir(exist_ok=True)
+        return {"TMPDIR": str(private / "tmp"), "HOME": str(private / "home")}
+
+    # -- processes ----------------------------------------------------------------------------------------
+
+    def _spawn(self, argv: list[str], env: dict[str, str] | None, workspace: Path,
+               extra: dict[str, str] | None = None) -> Process:
+        merged = {**self._private_env(workspace), **(extra or {}), **(env or {})}
+        process = Process.start(argv, cwd=str(workspace), env=base_env(merged))
+        self._processes.append(process)
+        return process
+
+    def _clean_python(self, workspace: Path) -> tuple[str, dict[str, str]]:
+        """A venv built from the workspace's requirements.txt alone, and a PATH with nothing else on it."""
+        try:
+            venv = cleanenv.build(workspace / "requirements.txt")
+        except cleanenv.ManifestError as exc:
+            raise AppFailed(f"Seen: {exc}\nExpected: every requirement installable from the package index.") from None
+        return str(cleanenv.python_of(venv)), {"PATH": str(venv / "bin")}
+
+    def start(self, env: dict[str, str] | None = None, *, workspace: Path | None = None,
+              command: list[str] | None = None, clean: bool = False,
+              ready_timeout: float = READY_TIMEOUT) -> RunningApp:
+        """Start the app and wait until it listens on $PORT; AppFailed with what was seen if it does not."""
+        self.used = True
+        workspace = workspace or self.workspace()
+        python, extra = sys.executable, {}
+        if clean:
+            python, extra = self._clean_python(workspace)
+        port = free_port()
+        argv = [python, *(command or [*LAUNCH, self.app])]
+        before = files.snapshot(workspace)
+        process = self._spawn(argv, env, workspace, {**extra, "PORT": str(port)})
+        app = RunningApp(process, port, workspace, before=before)
+        self._apps.append(app)
+        if wait_for_port(process, port, ready_timeout) and process.poll() is None:
+            return app
+        code = process.poll()
+        app.stop()
+        raise AppFailed(not_serving(ready_timeout, code, app.last_words()))
+
+    def run_command(self, args: list[str], env: dict[str, str] | None = None, *,
+                    timeout: float = COMMAND_TIMEOUT) -> Exit:
+        """`python ARGS` in a fresh copy of the folder, e.g. -m flask --app shortly init-db."""
+        self.used = True
+        workspace = self.workspace()
+        process = self._spawn([sys.executable, *args], env, workspace)
+        code = process.wait(timeout)
+        process.stop()
+        return Exit(code, process.text().replace(str(workspace), "<app>"))
+
+    def run_to_exit(self, env: dict[str, str] | None = None, *, timeout: float = READY_TIMEOUT) -> Exit:
+        """Start the app expecting it to exit by itself."""
+        self.used = True
+        workspace = self.workspace()
+        port = free_port()
+        process = self._spawn([sys.executable, *LAUNCH, self.app], env, workspace, {"PORT": str(port)})
+        serving = wait_for_port(process, port, timeout) and process.poll() is None
+        code = process.poll() if not serving else None
+        process.stop()
+        return Exit(code, process.text().replace(str(workspace), "<app>"), serving)
+
+    def close(self) -> None:
+        """Stop every process this runner started and delete its folders."""
+        for app in self._apps:
+            app.client.close()
+        for process in self._processes:
+            process.stop()
+        self._apps.clear()
+        self._processes.clear()
+        for root in self._dirs:
+            shutil.rmtree(root, ignore_errors=True)
+        self._dirs.clear()
+
+    def __enter__(self) -> "LocalRunner":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class LocalSession:
+    """The local runner's session: one runner per check, nothing shared between them."""
+
+    name = "local"
+
+    def __init__(self, app: str = "shortly:app"):
+        self.app = app
+        self.kept: list[str] = []
+
+    def prepare(self, folder: Path) -> None:
+        """Nothing to do ahead: the clean venv a check may need is built (and cached) by that check."""
+
+    def runner(self, folder: Path) -> LocalRunner:
+        return LocalRunner(folder, self.app)
+
+    def close(self) -> None:
+        pass
