@@ -15,6 +15,16 @@ from factorlab.process import marked
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE = Path(__file__).with_name("fakecourse")
+JUDGED = pytest.StashKey[list]()  # the mutation suite's outcomes, for the kill-rate report
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    outcomes = config.stash.get(JUDGED, [])
+    if outcomes:
+        from factorlab.dev.mutants import kill_rates
+
+        terminalreporter.write_sep("-", "mutation suite: kill rate per check")
+        terminalreporter.write_line(kill_rates(outcomes, catalogue.load(ROOT)))
 
 
 @pytest.fixture(scope="session")

@@ -129,7 +129,7 @@ def workspace(tmp_path, monkeypatch):
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.setenv("SHORTLY_ADMIN_TOKEN", ENV_ADMIN_TOKEN)
     monkeypatch.setenv("SHORTLY_PREVIEW_TOKEN", ENV_PREVIEW_TOKEN)
-    for name in ("SHORTLY_DEBUG", "SHORTLY_ENV", "FLASK_DEBUG", "SHORTLY_RELEASE", "SHORTLY_LOG_FILE",
+    for name in ("SHORTLY_DEBUG", "SHORTLY_ENV", "SHORTLY_LOG_LEVEL", "FLASK_DEBUG", "SHORTLY_RELEASE", "SHORTLY_LOG_FILE",
                  "SHORTLY_PID_FILE", "SHORTLY_SESSION_LIFETIME"):
         monkeypatch.delenv(name, raising=False)
     for name in ("NO_PROXY", "no_proxy"):
@@ -382,6 +382,24 @@ def test_unset_tokens(path, workspace, monkeypatch, preview):
 def test_debug_from_environment(path, workspace, monkeypatch):
     monkeypatch.setenv("SHORTLY_DEBUG", "true")
     assert workspace(_state(path)).DEBUG is True
+
+
+@pytest.mark.parametrize("path", CONFIG_SOLUTIONS)
+def test_the_log_level_is_a_setting_of_its_own(path, workspace, monkeypatch):
+    monkeypatch.setenv("SHORTLY_ENV", "production")  # a deploy's name chooses nothing
+    assert workspace(_state(path)).log.level == logging.DEBUG
+    shutil.rmtree(Path.cwd())
+    monkeypatch.setenv("SHORTLY_LOG_LEVEL", "warning")
+    assert workspace(_state(path)).log.level == logging.WARNING
+
+
+@pytest.mark.parametrize("path", CONFIG_SOLUTIONS)
+def test_a_bad_log_level_fails_fast(path, workspace, monkeypatch, capsys):
+    monkeypatch.setenv("SHORTLY_LOG_LEVEL", "loud")
+    with pytest.raises(SystemExit) as exc:
+        workspace(_state(path))
+    assert exc.value.code not in (0, None)
+    assert "SHORTLY_LOG_LEVEL" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------

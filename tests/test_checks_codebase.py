@@ -18,7 +18,7 @@ def git(folder, *args):
     ([], "failed", "not inside a git repository"),
     ([("init", "-q")], "failed", "no commits yet"),
     ([("init", "-q"), ("commit", "-q", "--allow-empty", "-m", "x")], "failed", "git does not track shortly.py"),
-    ([("init", "-q"), ("add", "-A"), ("commit", "-q", "-m", "x")], "passed", "tracks shortly.py"),
+    ([("init", "-q"), ("add", "-A"), ("commit", "-q", "-m", "x")], "passed", "tracks the app's 1 Python file(s)"),
 ])
 def test_git_repository(tmp_path, steps, status, seen):
     app = write_app(tmp_path / "app", {"shortly.py": APP})

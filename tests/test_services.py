@@ -86,7 +86,7 @@ def test_a_fresh_venv_gets_both_servers_from_the_course_requirements(tmp_path, n
     PostgreSQL or Redis on PATH, no root-only tools)."""
     manifest = tmp_path / "requirements.txt"
     manifest.write_text("\n".join(service_pins(ROOT)) + "\n")
-    venv = cleanenv.build(manifest)
+    venv = cleanenv.build(tmp_path)
     script = ("import sys; from factorlab import services as s\n"
               "print(s.postgres_bin()); print(s.redis_server())\n"
               "pg = s.Postgres.start(); r = s.Redis.start()\n"

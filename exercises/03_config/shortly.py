@@ -47,8 +47,8 @@ DATABASE = os.path.join(HERE, "shortly.db")
 LOG_LEVEL = logging.DEBUG
 SHORT_URL_BASE = "http://localhost:5000/"  # TODO: build short URLs from request.host_url instead
 
-# TODO: no host-name switch: each deploy's environment says how it differs (keep only the log level,
-#       chosen by SHORTLY_ENV).
+# TODO: no host-name switch, and no other name for "this deploy" either (no SHORTLY_ENV == "production"):
+#       each setting gets a variable of its own. The log level's: SHORTLY_LOG_LEVEL (default DEBUG).
 ENV = "production" if socket.gethostname().startswith("prod-") else "development"
 if ENV == "production":
     DEBUG = False

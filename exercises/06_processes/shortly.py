@@ -65,11 +65,12 @@ RELEASE = app.config.get("RELEASE") or "unreleased"
 # TODO: sessions never end, so SESSIONS only ever grows. Read SHORTLY_SESSION_LIFETIME (seconds; unset: a week,
 #       604800), set app.permanent_session_lifetime = timedelta(seconds=...) and make each session permanent
 #       (session.permanent = True): Flask then refuses a cookie older than that. List it in .env.example.
-LOG_LEVEL = logging.DEBUG
-
-ENV = os.environ.get("SHORTLY_ENV", "development")
-if ENV == "production":
-    LOG_LEVEL = logging.WARNING
+# How much the log says: a setting of its own, like every other. The code never asks which deploy it is in.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_LEVEL = str(app.config.get("LOG_LEVEL") or "DEBUG").upper()
+if LOG_LEVEL not in LOG_LEVELS:
+    print(f"shortly: SHORTLY_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {LOG_LEVEL!r}", file=sys.stderr)
+    raise SystemExit(1)
 
 LINK_TTL = timedelta(days=30)
 CODE_ALPHABET = string.ascii_letters + string.digits

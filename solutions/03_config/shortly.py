@@ -41,11 +41,12 @@ PREVIEW_API_TOKEN = app.config.get("PREVIEW_TOKEN")  # optional: no token, no Au
 ADMIN_TOKEN = app.config.get("ADMIN_TOKEN")  # optional: no token, the purge endpoint refuses everyone
 DEBUG = app.config["DEBUG"]
 DATABASE = app.config.get("DATABASE", "shortly.db")
-LOG_LEVEL = logging.DEBUG
-
-ENV = os.environ.get("SHORTLY_ENV", "development")
-if ENV == "production":
-    LOG_LEVEL = logging.WARNING
+# How much the log says: a setting of its own, like every other. The code never asks which deploy it is in.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_LEVEL = str(app.config.get("LOG_LEVEL") or "DEBUG").upper()
+if LOG_LEVEL not in LOG_LEVELS:
+    print(f"shortly: SHORTLY_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {LOG_LEVEL!r}", file=sys.stderr)
+    raise SystemExit(1)
 
 LINK_TTL = timedelta(days=30)
 CODE_ALPHABET = string.ascii_letters + string.digits

@@ -54,11 +54,12 @@ DEBUG = app.config["DEBUG"]
 DATABASE_URL = os.environ.get("DATABASE_URL") or "sqlite:///shortly.db"
 # The preview cache is optional: no REDIS_URL, no cache (every preview is fetched).
 REDIS_URL = os.environ.get("REDIS_URL") or None
-LOG_LEVEL = logging.DEBUG
-
-ENV = os.environ.get("SHORTLY_ENV", "development")
-if ENV == "production":
-    LOG_LEVEL = logging.WARNING
+# How much the log says: a setting of its own, like every other. The code never asks which deploy it is in.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_LEVEL = str(app.config.get("LOG_LEVEL") or "DEBUG").upper()
+if LOG_LEVEL not in LOG_LEVELS:
+    print(f"shortly: SHORTLY_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {LOG_LEVEL!r}", file=sys.stderr)
+    raise SystemExit(1)
 
 LINK_TTL = timedelta(days=30)
 CODE_ALPHABET = string.ascii_letters + string.digits

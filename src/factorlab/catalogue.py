@@ -29,6 +29,9 @@ class Exercise:
     fix: str = ""
     checks: tuple[str, ...] = ()
     hints: tuple[str, ...] = ()
+    # What the runbook (OPS.md) must no longer say, and what it must say, once the factor is done:
+    # {"retired": [[regex, words], ...], "documented": [[regex, words], ...]}
+    runbook: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def ready(self) -> bool:
@@ -118,6 +121,7 @@ def load(root: Path | None = None) -> Catalogue:
             url=item.get("url", ""), root=root, minutes=item.get("minutes", 0),
             sin=item.get("sin", ""), fix=item.get("fix", ""),
             checks=tuple(item.get("checks", ())), hints=tuple(item.get("hints", ())),
+            runbook=dict(item.get("runbook", {})),
         )
         for item in data.get("exercise", [])
     )

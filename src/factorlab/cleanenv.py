@@ -1,4 +1,5 @@
-"""Build a virtual environment from a requirements file alone, cached by the file's content."""
+"""Build a virtual environment from an app's requirements.txt alone (and the files it includes), cached by
+their content."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from . import manifest
 from .process import cache_root
 
 INSTALL_TIMEOUT = 240
@@ -33,10 +35,18 @@ def python_of(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def build(requirements: Path) -> Path:
-    """Return a venv that holds exactly what requirements declares (built once per content)."""
-    content = requirements.read_bytes()
-    key = hashlib.sha256(content + sys.version.encode()).hexdigest()[:16]
+def build(folder: Path) -> Path:
+    """Return a venv that holds exactly what folder's requirements.txt declares (built once per content)."""
+    try:
+        declared = manifest.read(folder)
+    except manifest.ManifestMissing:
+        raise ManifestError(f"there is no {manifest.MANIFEST}") from None
+    if declared.problems:
+        raise ManifestError(f"pip could not read {manifest.MANIFEST}: " + "; ".join(declared.problems[:3]))
+    digest = hashlib.sha256(sys.version.encode())
+    for name, data in sorted(declared.files.items()):
+        digest.update(f"\0{name}\0{len(data)}\0".encode() + data)
+    key = digest.hexdigest()[:16]
     target = cache_dir() / key
     if (target / ".complete").exists():
         return target
@@ -44,14 +54,16 @@ def build(requirements: Path) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f"{key}-", dir=target.parent))
     try:
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(staging)], check=True, capture_output=True, timeout=120)
-        manifest = staging / "requirements.txt"
-        manifest.write_bytes(content)
+        for name, data in declared.files.items():  # the manifest and what it includes, at the same relative paths
+            (staging / "manifest" / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / "manifest" / name).write_bytes(data)
         cmd = [str(python_of(staging)), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-q",
-               "-r", str(manifest)]
+               "-r", str(staging / "manifest" / manifest.MANIFEST)]
         if os.environ.get("FACTORLAB_WHEELHOUSE"):
             cmd += ["--no-index", "--find-links", os.environ["FACTORLAB_WHEELHOUSE"]]
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT,
+                                  cwd=staging / "manifest")
         except subprocess.TimeoutExpired:
             raise InstallTrouble(f"pip did not finish installing requirements.txt within {INSTALL_TIMEOUT} s") from None
         if done.returncode != 0:

@@ -18,7 +18,7 @@ from typing import Callable
 from ..catalogue import Catalogue, Exercise
 from ..results import ERROR, FAILED, PASSED, CheckResult, Report
 from ..runners import AppFailed, Runner, RunnerSession, open_session
-from ..services import stop_shared
+from ..services import held
 
 CHECK_TIMEOUT = 30.0
 PARALLEL_CHECKS = 4
@@ -134,13 +134,15 @@ def run_exercise(exercise: Exercise, path: Path, catalogue: Catalogue, *, runner
     report = Report(exercise.id, str(path), runner)
     chosen = [get(check_id) for check_id in check_ids or exercise.checks]
     session = open_session(runner, catalogue.app, keep=keep)
-    try:
-        session.prepare(Path(path))
-        # Checks are independent (each has its own runner, workspace and ports), so they run side by side.
-        with ThreadPoolExecutor(max_workers=PARALLEL_CHECKS) as pool:
-            report.results = list(pool.map(lambda chk: run_check(chk, Path(path), session, catalogue), chosen))
-    finally:
-        session.close()
-        report.kept = list(session.kept)
-        stop_shared()  # the private PostgreSQL the checks made databases in (not `factorlab services up`'s)
+    # held(): the private PostgreSQL the checks make databases in stops after the last run that uses it
+    # (`factorlab services up`'s is never stopped).
+    with held():
+        try:
+            session.prepare(Path(path))
+            # Checks are independent (each has its own runner, workspace and ports), so they run side by side.
+            with ThreadPoolExecutor(max_workers=PARALLEL_CHECKS) as pool:
+                report.results = list(pool.map(lambda chk: run_check(chk, Path(path), session, catalogue), chosen))
+        finally:
+            session.close()
+            report.kept = list(session.kept)
     return report

@@ -1,171 +1,221 @@
-"""Factor II, dependencies: explicitly declare and isolate dependencies."""
+"""Factor II, dependencies: explicitly declare and isolate dependencies.
+
+The evidence: the manifest read as pip reads it (`factorlab.manifest`), the code read as code (every
+import, however spelled, in every file; every way to start a program), and the app run in an
+environment built from the manifest alone, with no system tools, over every route it has.
+"""
 
 from __future__ import annotations
 
 import ast
 import importlib.metadata
-import re
 import sys
 from functools import lru_cache
 from pathlib import Path
 
+from .. import manifest
+from ..http import Client
 from ..testpage import TestPage
 from . import CheckContext, CheckFailed, check
-from .app import REQUIRED_APP_ENV
-from .source import parse, python_files
+from .app import REQUIRED_APP_ENV, create_link, follow, shorten
+from .runbook import runbook_truth
+from .source import Module, constant_text, python_files, rel
+from .text import listing
 
-MANIFEST = "requirements.txt"
-REQUIREMENT = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(?P<spec>[^;#]*)")
-# Import names whose distribution is named differently, for when the checker's own
-# environment does not have the package installed to ask.
+MANIFEST = manifest.MANIFEST
+# Import names whose distribution is named differently, for when the checker's own environment does not
+# have the package installed to ask.
 KNOWN = {
     "bs4": {"beautifulsoup4"}, "dotenv": {"python-dotenv"}, "jwt": {"pyjwt"}, "pil": {"pillow"},
     "psycopg2": {"psycopg2", "psycopg2-binary"}, "psycopg": {"psycopg", "psycopg-binary"},
     "yaml": {"pyyaml"}, "sklearn": {"scikit-learn"}, "dateutil": {"python-dateutil"},
 }
-SHELL_CALLS = {("subprocess", name) for name in ("run", "call", "check_call", "check_output", "Popen", "getoutput",
-                                                 "getstatusoutput")} | {("os", "system"), ("os", "popen")}
+# Ways to start another program, and ways to load a library the manifest cannot declare.
+PROGRAM_STARTERS = ("subprocess.", "os.system", "os.popen", "os.spawn", "os.exec", "os.posix_spawn", "os.startfile",
+                    "pty.spawn", "asyncio.create_subprocess_", "commands.", "platform.popen", "sh.")
+HARMLESS = {"subprocess.PIPE", "subprocess.DEVNULL", "subprocess.STDOUT", "subprocess.SubprocessError",
+            "subprocess.CalledProcessError", "subprocess.TimeoutExpired", "os.sep", "os.extsep"}
+SYSTEM_LIBRARIES = ("ctypes.CDLL", "ctypes.cdll", "ctypes.util.find_library", "ctypes.PyDLL", "ctypes.WinDLL")
+EXPECTED_PINS = "Expected: every requirement pinned to one version (name==version), so every deploy gets the same code."
 
 
-def normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def read_manifest(root: Path) -> dict[str, str]:
-    """Map each requirement's normalized name to its version spec; CheckFailed when there is no manifest."""
-    path = root / MANIFEST
-    if not path.is_file():
+def read_manifest(root: Path) -> manifest.Manifest:
+    """The folder's manifest; CheckFailed when there is none or pip could not read it."""
+    try:
+        declared = manifest.read(root)
+    except manifest.ManifestMissing:
         raise CheckFailed(f"Seen: no {MANIFEST} in the app's folder.\n"
-                          "Expected: a manifest that declares every package the app imports, pinned with ==.")
-    found = {}
-    for raw in path.read_text(errors="replace").splitlines():
-        line = raw.split(" #")[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        match = REQUIREMENT.match(line)
-        if line.startswith("-") or not match:
-            raise CheckFailed(f"Seen: the line {line!r} in {MANIFEST}.\nExpected: one `name==version` per line.")
-        found[normalize(match["name"])] = match["spec"].strip()
-    return found
+                          "Expected: a manifest that declares every package the app imports, pinned with ==.") from None
+    if declared.problems:
+        raise CheckFailed(f"Seen: {listing(declared.problems, 2)}.\nExpected: a {MANIFEST} that pip can read.")
+    return declared
 
 
 @check("dependencies.manifest_pinned", factor=2, title="requirements.txt pins every dependency",
-       hint="Pin each line as name==version (pip freeze shows the versions you have).")
+       hint="Pin each requirement as name==version (pip freeze shows the versions you have); a range (>=, ~=, "
+            "==2.*) or an editable checkout lets two deploys install different code.")
 def manifest_pinned(ctx: CheckContext) -> str:
-    """A requirements.txt exists and pins each requirement to one exact version."""
-    manifest = read_manifest(ctx.path)
-    if not manifest:
+    """A requirements.txt exists and, with the files it includes, pins every requirement to one exact version
+    (==, ===, a commit of a VCS URL, a versioned file, or a constraint that pins it)."""
+    declared = read_manifest(ctx.path)
+    if not declared.requirements:
         raise CheckFailed(f"Seen: an empty {MANIFEST}.\nExpected: the packages the app needs, pinned with ==.")
-    loose = [f"{name}{spec}" if spec else name for name, spec in manifest.items()
-             if not re.fullmatch(r"==\s*[A-Za-z0-9.+!*-]+", spec) or "*" in spec]
+    loose = [f"{r.text} ({r.where})" for r in declared.unpinned()]
     if loose:
-        raise CheckFailed(f"Seen: {', '.join(loose)} not pinned in {MANIFEST}.\n"
-                          "Expected: every requirement pinned to one version with ==, so every deploy gets the same code.")
-    return f"{len(manifest)} requirement(s), all pinned with =="
+        raise CheckFailed(f"Seen: {listing(loose, 3)}: not pinned to one version.\n{EXPECTED_PINS}")
+    return f"{len(declared.requirements)} requirement(s), each pinned to one version"
 
 
 @lru_cache(maxsize=1)
 def _installed_map() -> dict[str, set[str]]:
     mapping: dict[str, set[str]] = {}
     for module, dists in importlib.metadata.packages_distributions().items():
-        mapping.setdefault(module.lower(), set()).update(normalize(d) for d in dists)
+        mapping.setdefault(module.lower(), set()).update(manifest.normalize(d) for d in dists)
     return mapping
 
 
 def distributions_for(module: str) -> set[str]:
     """The distribution names that can provide a top-level import name."""
     key = module.lower()
-    return KNOWN.get(key, set()) | _installed_map().get(key, set()) | {normalize(module)}
+    return KNOWN.get(key, set()) | _installed_map().get(key, set()) | {manifest.normalize(module)}
+
+
+def _local_names(root: Path) -> set[str]:
+    """Top-level names the app's own files provide: its modules, and its packages (folders of Python files)."""
+    names = set()
+    for path in python_files(root):
+        parts = path.relative_to(root).parts
+        names.add(Path(parts[0]).stem if len(parts) == 1 else parts[0])
+    return names
+
+
+def imported_names(module: Module) -> list[tuple[str, int]]:
+    """(top-level name, line) of everything a module imports: import statements anywhere (in functions, in
+    try blocks), and importlib.import_module / __import__ of a name the code spells out."""
+    found = []
+    for node in ast.walk(module.tree):
+        if isinstance(node, ast.Import):
+            found += [(alias.name.split(".")[0], node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.module.split(".")[0], node.lineno))
+        elif isinstance(node, ast.Call) and module.qualified(node.func) in ("importlib.import_module", "__import__",
+                                                                            "builtins.__import__") and node.args:
+            name = constant_text(node.args[0])
+            if name and not name.startswith("."):
+                found.append((name.split(".")[0], node.lineno))
+    return found
 
 
 def third_party_imports(root: Path) -> dict[str, str]:
-    """Top-level imported names that are neither stdlib nor the app's own modules, with where they appear."""
-    local = {p.stem for p in root.iterdir() if p.suffix == ".py"} | {p.name for p in root.iterdir() if p.is_dir()}
+    """Imported top-level names that are neither the standard library nor the app's own, with where they are."""
+    local = _local_names(root)
     found: dict[str, str] = {}
-    for file in python_files(root):
-        tree = parse(file)
-        for node in ast.walk(tree) if tree else ():
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            else:
-                continue
-            for name in names:
-                top = name.split(".")[0]
-                if top not in sys.stdlib_module_names and top not in local and top != "__future__":
-                    found.setdefault(top, f"{file.relative_to(root).as_posix()}:{node.lineno}")
+    for path in python_files(root):
+        module = Module.read(path)
+        for name, line in imported_names(module) if module else ():
+            if name not in sys.stdlib_module_names and name not in local and name != "__future__":
+                found.setdefault(name, f"{rel(path, root)}:{line}")
     return found
 
 
 @check("dependencies.imports_declared", factor=2, title="Every import is declared in requirements.txt",
-       hint="Each third-party import needs its package in requirements.txt, even one that only some code paths use.")
+       hint="Each third-party import needs its package in requirements.txt, even one that only some code path "
+            "uses, one imported by name at run time, or an optional one tried in a try block.")
 def imports_declared(ctx: CheckContext) -> str:
-    """Every third-party module the code imports is provided by a declared requirement."""
-    declared = set(read_manifest(ctx.path))
+    """Every third-party module that any file of the app imports, however it imports it, is provided by a
+    requirement of the manifest (or of a file it includes)."""
+    declared = read_manifest(ctx.path).names
     imports = third_party_imports(ctx.path)
     missing = [f"{module} (imported at {where})" for module, where in sorted(imports.items())
                if not distributions_for(module) & declared]
     if missing:
-        raise CheckFailed(f"Seen: {', '.join(missing)} but not declared in {MANIFEST}.\n"
-                          "Expected: every package the code imports is declared, so a fresh deploy can install it.")
+        raise CheckFailed(f"Seen: {listing(missing, 3)}, not declared in {MANIFEST}.\n"
+                          "Expected: every package the code imports is declared, so a fresh deploy installs it.")
     return f"every third-party import is declared: {', '.join(sorted(imports)) or 'none'}"
 
 
-def _shell_outs(root: Path) -> list[str]:
+def _runs_python_itself(node: ast.AST, module: Module) -> bool:
+    """Is this call's program the running interpreter (sys.executable), which needs no declaring?"""
+    if not isinstance(node, ast.Call):
+        return False
+    args = [*node.args, *(k.value for k in node.keywords if k.arg in ("args", "path", "file", "executable"))]
+    first = args[0] if args else None
+    if isinstance(first, (ast.List, ast.Tuple)) and first.elts:
+        first = first.elts[0]
+    return first is not None and module.qualified(first) == "sys.executable"
+
+
+def system_tools(root: Path) -> list[str]:
+    """Where the code starts another program (other than Python itself) or loads a system library."""
     found = []
-    for file in python_files(root):
-        tree = parse(file)
-        for node in ast.walk(tree) if tree else ():
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                    and isinstance(node.func.value, ast.Name) and (node.func.value.id, node.func.attr) in SHELL_CALLS:
-                program = _program_name(node)
-                found.append(f"{node.func.value.id}.{node.func.attr}({program}) at "
-                             f"{file.relative_to(root).as_posix()}:{node.lineno}")
+    for path in python_files(root):
+        module = Module.read(path)
+        if module is None:
+            continue
+        seen = set()
+        for node, name in module.references():
+            starts = name.startswith(PROGRAM_STARTERS) and name not in HARMLESS
+            if not (starts or name.startswith(SYSTEM_LIBRARIES)) or getattr(node, "lineno", 0) in seen:
+                continue
+            parent_call = next((c for c in ast.walk(module.tree) if isinstance(c, ast.Call) and c.func is node), node)
+            if _runs_python_itself(parent_call, module):
+                continue
+            seen.add(getattr(node, "lineno", 0))
+            found.append(f"{name} at {rel(path, root)}:{getattr(node, 'lineno', '?')}")
     return found
 
 
-def _program_name(call: ast.Call) -> str:
-    first = call.args[0] if call.args else None
-    if isinstance(first, (ast.List, ast.Tuple)) and first.elts and isinstance(first.elts[0], ast.Constant):
-        return repr(first.elts[0].value)
-    if isinstance(first, ast.Constant) and isinstance(first.value, str):
-        return repr(first.value.split()[0] if first.value.split() else first.value)
-    return "…"
-
-
 @check("dependencies.no_system_tools", factor=2, title="No reliance on system tools",
-       hint="A command-line tool such as curl cannot be declared in requirements.txt: use a Python library instead.")
+       hint="A command-line tool such as curl cannot be declared in requirements.txt: do the work with a Python "
+            "package you declare (requests, or the standard library's urllib).")
 def no_system_tools(ctx: CheckContext) -> str:
-    """The app does not shell out to programs that the manifest cannot declare."""
-    calls = _shell_outs(ctx.path)
+    """No file of the app starts another program (subprocess, os.system, os.popen, os.exec*, spawn, however
+    imported or renamed) or loads a system library, except the running Python interpreter itself."""
+    calls = system_tools(ctx.path)
     if calls:
-        raise CheckFailed(f"Seen: the app runs system commands: {'; '.join(calls)}.\n"
+        raise CheckFailed(f"Seen: the app relies on programs of the machine: {listing(calls, 3)}.\n"
                           "Expected: no implicit system tools; do the work with a declared Python package.")
-    return "the app runs no system commands"
+    return "the app starts no other program and loads no system library"
+
+
+def _route(app, client, method: str, path: str, what: str, expected: tuple[int, ...], **kwargs):
+    answer = client.request(app, method, path, **kwargs)
+    if answer.status_code not in expected:
+        raise CheckFailed(f"Seen: in the clean environment, {method} {path} ({what}) answered {answer.status_code}."
+                          f"{app.last_words()}\nExpected: {' or '.join(map(str, expected))}: every route works with "
+                          f"only what {MANIFEST} installs.")
+    return answer
 
 
 @check("dependencies.clean_environment", factor=2, title="A clean environment built from the manifest runs the app",
-       hint="Build a fresh venv with only `pip install -r requirements.txt` and start the app there: what breaks is undeclared.",
-       timeout=300)
+       hint="Build a fresh venv with only `pip install -r requirements.txt` and start the app there: what breaks "
+            "is undeclared.", timeout=300)
 def clean_environment(ctx: CheckContext) -> str:
-    """Built from requirements.txt alone (a fresh venv, or an image), with no system tools, the app serves pages
-    and previews."""
+    """Built from requirements.txt alone (a fresh venv, or an image), with no system tools, the app serves every
+    route: the home page, a link made through the API and through the form (with its preview title), its
+    stats page, its redirect, its JSON, the recent links and the admin purge."""
     read_manifest(ctx.path)
     app = ctx.runner.start(REQUIRED_APP_ENV, clean=True)
-    home = app.get("/")
-    if home.status_code != 200:
-        raise CheckFailed(f"Seen: GET / answered {home.status_code} in the clean environment.{app.last_words()}\n"
-                          "Expected: 200.")
-    with TestPage() as page:
-        created = app.post("/api/links", json={"url": page.url("/clean-env")})
-        title = created.json().get("title") if created.status_code == 201 else None
-    if created.status_code != 201:
-        raise CheckFailed(f"Seen: POST /api/links answered {created.status_code} in the clean environment."
-                          f"{app.last_words()}\nExpected: 201 and the new link.")
-    if title != page.title:
+    with TestPage() as page, Client() as client:
+        _route(app, client, "GET", "/", "the home page", (200,))
+        link = create_link(app, page.url("/clean-env"), client=client, where="the clean environment")
+        code = shorten(app, page.url("/clean-form"), client=client, where="the clean environment")
+        stats = _route(app, client, "GET", f"/stats/{code}", "the new link's stats", (200,))
+        follow(app, link["code"], client=client, where="the clean environment")
+        _route(app, client, "GET", f"/api/links/{link['code']}", "the link as JSON", (200,))
+        _route(app, client, "GET", "/api/recent", "the recent links", (200,))
+        _route(app, client, "GET", "/admin/purge?token=not-the-token", "the admin purge", (403, 404))
+    if link.get("title") != page.title or page.title not in stats.text:
+        where = "made through the API" if link.get("title") != page.title else "made through the form"
         raise CheckFailed(f"Seen: in a clean environment (only the manifest installed, no system tools on PATH) "
-                          f"the link preview title was {title!r}.\nExpected: {page.title!r}, fetched with a declared "
-                          "library rather than a program the host happens to have.")
-    return (f"{'an image' if ctx.runner.name == 'docker' else 'a fresh venv'} built from requirements.txt alone "
-            "starts the app, which fetches previews without system tools")
+                          f"the preview title of a link {where} was not fetched.\nExpected: {page.title!r}, fetched "
+                          "with a declared library rather than a program the host happens to have.")
+    return (f"{'an image' if ctx.runner.name == 'docker' else 'a fresh venv'} built from {MANIFEST} alone serves "
+            "every route, and fetches previews without system tools")
+
+
+@check("dependencies.runbook", factor=2, title="The runbook asks for no system tool",
+       hint="Now that previews use a Python library, a box needs only Python: drop curl from OPS.md's setup.")
+def runbook(ctx: CheckContext) -> str:
+    """OPS.md no longer tells the operator to install a system tool the app used to shell out to."""
+    return runbook_truth(ctx, "02_dependencies", variables=False)

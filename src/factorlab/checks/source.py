@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import re
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -165,3 +166,72 @@ def target_names(node: ast.AST) -> list[str]:
     if isinstance(node, (ast.Tuple, ast.List)):
         return [name for element in node.elts for name in target_names(element)]
     return []
+
+
+# -- what the code reads from the environment --------------------------------------------------------------
+
+# Variables a platform or Python itself sets: reading them is not config an operator documents.
+PROCESS_VARIABLES = {"PATH", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "PYTHONHASHSEED", "HOME",
+                     "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "PWD", "SHELL", "TMPDIR", "TMP", "TEMP",
+                     "TZ", "HOSTNAME", "VIRTUAL_ENV"}
+ENVIRON = ("os.environ", "os.getenv", "os.environb", "os.getenvb", "os.putenv")
+CONFIG_PREFIX = "from_prefixed_env"
+
+
+def _key(node: ast.AST) -> str | None:
+    text = constant_text(node)
+    return text if text and text.replace("_", "").isalnum() else None
+
+
+def environment_reads(root: Path) -> dict[str, str]:
+    """Every environment variable the app's code reads, with where: os.environ[...], .get, getenv, `in`, and,
+    where the app loads config with from_prefixed_env("P"), each key it reads from app.config (P_KEY); plus
+    every name with that prefix the code spells out (in a message, say)."""
+    found: dict[str, str] = {}
+    for path in [p for p in app_files(root) if p.suffix == ".py"]:
+        module = Module.read(path)
+        if module is None:
+            continue
+        where = rel(path, root)
+        loads = [node for node in ast.walk(module.tree) if isinstance(node, ast.Call)
+                 and isinstance(node.func, ast.Attribute) and node.func.attr == CONFIG_PREFIX]
+        prefixes = [p for p in ([constant_text(n.args[0]) if n.args else "FLASK" for n in loads]
+                                + [constant_text(k.value) for n in loads for k in n.keywords if k.arg == "prefix"]) if p]
+        for node in ast.walk(module.tree):
+            names = []
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
+                owner = module.qualified(node.func.value) or ""
+                called = module.qualified(node.func) or ""
+                if owner in ENVIRON and node.func.attr in ("get", "setdefault", "pop") or called in ENVIRON:
+                    names.append(_key(node.args[0]))
+                elif node.func.attr == "get" and _is_config(node.func.value) and prefixes:
+                    names += [f"{p}_{_key(node.args[0])}" for p in prefixes if _key(node.args[0])]
+            elif isinstance(node, ast.Call) and module.qualified(node.func) in ENVIRON and node.args:
+                names.append(_key(node.args[0]))
+            elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+                if (module.qualified(node.value) or "") in ENVIRON:
+                    names.append(_key(node.slice))
+                elif _is_config(node.value) and prefixes and _key(node.slice):
+                    names += [f"{p}_{_key(node.slice)}" for p in prefixes]
+            elif isinstance(node, ast.Compare) and any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops) \
+                    and any((module.qualified(c) or "") in ENVIRON for c in node.comparators):
+                names.append(_key(node.left))
+            for name in names:
+                if name and name not in PROCESS_VARIABLES:
+                    found.setdefault(name, f"{where}:{node.lineno}")
+        for value, node in strings(module.tree):
+            for prefix in prefixes:
+                for name in re.findall(rf"\b{re.escape(prefix)}_[A-Z0-9_]*[A-Z0-9]\b", value or ""):
+                    found.setdefault(name, f"{where}:{getattr(node, 'lineno', '?')}")
+    return found
+
+
+def _is_config(node: ast.AST) -> bool:
+    """app.config, current_app.config, self.config, config: a Flask config object, by its name."""
+    return (isinstance(node, ast.Attribute) and node.attr == "config") or (isinstance(node, ast.Name) and node.id == "config")
+
+
+def env_file_names(text: str) -> set[str]:
+    """The variable names a .env-style file lists: NAME=value, export NAME=value, and # NAME=value (an optional
+    one, documented but commented out)."""
+    return set(re.findall(r"^\s*(?:#\s*)?(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=", text, re.M))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from .. import files
+from .. import files, manifest
 from ..runners import LAUNCHER, AppFailed, RunnerUnavailable
 from .engine import LABEL, base_image, owner
 
@@ -86,6 +86,15 @@ def wheelhouse() -> list[Path]:
     return sorted(p for p in path.iterdir() if p.suffix == ".whl" or p.name.endswith(".tar.gz"))
 
 
+def manifest_files(folder: Path) -> dict[str, bytes]:
+    """The folder's requirements.txt and the files it includes (path → bytes); before factor II, when there is
+    no requirements.txt, what the legacy server had installed by hand."""
+    try:
+        return manifest.read(folder).files
+    except manifest.ManifestMissing:
+        return {manifest.MANIFEST: LEGACY_MANIFEST.read_bytes()}
+
+
 class Images:
     """The images one session builds: each content once, failures remembered, app images removed at the end."""
 
@@ -110,9 +119,7 @@ class Images:
 
     def app(self, folder: Path) -> str:
         """The tag of an image of folder's app, built once per content for this session."""
-        manifest = folder / "requirements.txt"
-        manifest_bytes = manifest.read_bytes() if manifest.is_file() else LEGACY_MANIFEST.read_bytes()
-        deps = self.deps(manifest_bytes)
+        deps = self.deps(manifest_files(folder))
         app_dockerfile = f"FROM {deps}\n" + TEMPLATE.read_text().split("\nFROM deps\n", 1)[1]
         context = _tar(lambda tar: (_add_tree(tar, folder, "app"),
                                     _add_bytes(tar, "Dockerfile", app_dockerfile.encode())))
@@ -129,8 +136,8 @@ class Images:
             self._built[key] = tag
             return tag
 
-    def deps(self, manifest: bytes) -> str:
-        """The dependency image for this manifest (kept between runs as the build cache)."""
+    def deps(self, declared: dict[str, bytes]) -> str:
+        """The dependency image for these manifest files (kept between runs as the build cache)."""
         template = TEMPLATE.read_text().split("\nFROM deps\n", 1)[0]
         wheels = wheelhouse()
         base = base_image()
@@ -138,7 +145,8 @@ class Images:
             base_id = self.client.images.get(base).id
         except Exception:
             base_id = base
-        key = hashlib.sha256(b"\0".join([template.encode(), manifest, LAUNCHER.read_bytes(), base_id.encode(),
+        parts = [f"{name}\0{len(data)}\0".encode() + data for name, data in sorted(declared.items())]
+        key = hashlib.sha256(b"\0".join([template.encode(), *parts, LAUNCHER.read_bytes(), base_id.encode(),
                                          *(f"{w.name}:{w.stat().st_size}".encode() for w in wheels)])).hexdigest()[:16]
         tag = f"{DEPS_IMAGE}:{key}"
         with self._key_lock(tag):
@@ -148,7 +156,8 @@ class Images:
 
             def fill(tar):
                 _add_bytes(tar, ".factorlab/Dockerfile", template.encode())
-                _add_bytes(tar, ".factorlab/requirements.txt", manifest)
+                for name, data in declared.items():
+                    _add_bytes(tar, f".factorlab/manifest/{name}", data)
                 _add_bytes(tar, ".factorlab/launch.py", LAUNCHER.read_bytes())
                 _add_bytes(tar, ".factorlab/wheels/README", b"wheels for offline installs, when a wheelhouse is given\n")
                 for wheel in wheels:

@@ -96,7 +96,7 @@ class LocalRunner:
     def _clean_python(self, workspace: Path) -> tuple[str, dict[str, str]]:
         """A venv built from the workspace's requirements.txt alone, and a PATH with nothing else on it."""
         try:
-            venv = cleanenv.build(workspace / "requirements.txt")
+            venv = cleanenv.build(workspace)
         except cleanenv.ManifestError as exc:
             raise AppFailed(f"Seen: {exc}\nExpected: every requirement installable from the package index.") from None
         return str(cleanenv.python_of(venv)), {"PATH": str(venv / "bin")}

@@ -16,7 +16,7 @@ from .postgres import Postgres
 from .programs import ServiceFailed, ServiceMissing, postgres_bin, redis_server
 from .redis import Redis
 from .server import Server
-from .shared import shared_postgres, stop_shared
+from .shared import held, shared_postgres, stop_shared
 
 __all__ = ["Postgres", "Redis", "Server", "ServiceFailed", "ServiceMissing", "down", "postgres_bin", "redis_server",
-           "shared_postgres", "status", "stop_shared", "up", "urls"]
+           "held", "shared_postgres", "status", "stop_shared", "up", "urls"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import atexit
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from .detached import detached
 from .postgres import Postgres
@@ -14,6 +16,7 @@ from .server import Server
 _shared: dict[str, Server] = {}
 _shared_lock = threading.Lock()
 _pool: list[ThreadPoolExecutor] = []
+_holders = [0]  # check runs under way that may use the shared cluster
 
 
 def _spawner() -> ThreadPoolExecutor:
@@ -41,13 +44,31 @@ def shared_postgres(course_root: Path | None = None) -> Postgres:
         return server
 
 
+def _stop_unlocked() -> None:
+    for server in _shared.values():
+        if server.process is not None:
+            server.stop()
+    _shared.clear()
+
+
 def stop_shared() -> None:
     """Stop the private servers this process started for checks (not `services up`'s)."""
     with _shared_lock:
-        for server in _shared.values():
-            if server.process is not None:
-                server.stop()
-        _shared.clear()
+        _stop_unlocked()
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """For one check run: the private cluster stays up while any run holds it, and stops with the last one."""
+    with _shared_lock:
+        _holders[0] += 1
+    try:
+        yield
+    finally:
+        with _shared_lock:
+            _holders[0] -= 1
+            if _holders[0] == 0:
+                _stop_unlocked()
 
 
 atexit.register(stop_shared)

@@ -1,0 +1,71 @@
+"""The runbook and the example config tell the truth about the app as it is now.
+
+A learner's fix is not done while OPS.md still tells the operator to do what the sin needed, or leaves out
+what the fix brought, and while .env.example leaves out a variable the app reads. Docs are prose, so this
+evidence is words: the catalogue (exercises.toml, `runbook` of each exercise) lists what the runbook must
+no longer say and what it must say; the variables come from reading the code (`source.environment_reads`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from .. import files
+from . import CheckContext, CheckFailed
+from .source import env_file_names, environment_reads
+from .text import listing
+
+RUNBOOK = "OPS.md"
+EXAMPLE = ".env.example"
+
+
+def _text(ctx: CheckContext, name: str) -> str | None:
+    """A doc's text without its HTML comments (a TODO note is no documentation), line numbers kept."""
+    path = ctx.path / name
+    text = files.text_of(path) if path.is_file() else None
+    if text is None or not name.endswith(".md"):
+        return text
+    return re.sub(r"<!--.*?-->", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
+
+
+def undocumented(ctx: CheckContext, name: str, reads: dict[str, str]) -> list[str]:
+    """The variables the app reads that a file does not name: .env.example lists them as NAME=…, the runbook
+    anywhere in its words."""
+    text = _text(ctx, name)
+    if text is None:
+        return sorted(reads)
+    listed = env_file_names(text) if name == EXAMPLE else set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+    return sorted(set(reads) - listed)
+
+
+def runbook_truth(ctx: CheckContext, exercise_id: str, *, variables: bool = True) -> str:
+    """Check OPS.md (and, with variables, .env.example) against what the app now is; CheckFailed when not."""
+    expected = "Expected: the runbook tells the operator the truth about the app as it is now."
+    runbook = _text(ctx, RUNBOOK)
+    if runbook is None:
+        raise CheckFailed(f"Seen: no {RUNBOOK} in the app's folder.\n{expected}")
+    said = runbook_entries(ctx, exercise_id)
+    for pattern, words in said.get("retired", []):
+        found = re.search(pattern, runbook)
+        if found:
+            line = runbook.count("\n", 0, found.start()) + 1
+            raise CheckFailed(f"Seen: {RUNBOOK}:{line} still says {words}.\n{expected}")
+    for pattern, words in said.get("documented", []):
+        if not re.search(pattern, runbook):
+            raise CheckFailed(f"Seen: {RUNBOOK} never mentions {words}.\n{expected}")
+    if not variables:
+        return f"{RUNBOOK} says what the app needs now, and nothing it no longer needs"
+    reads = environment_reads(ctx.path)
+    for name in (EXAMPLE, RUNBOOK):
+        missing = undocumented(ctx, name, reads)
+        if missing:
+            raise CheckFailed(f"Seen: the app reads {listing(missing, 4)} (at {reads.get(missing[0], '?')}), which "
+                              f"{name} {'does not exist to list' if _text(ctx, name) is None else 'does not name'}.\n"
+                              f"Expected: {name} names every variable the app reads, so an operator knows what to set.")
+    return f"{RUNBOOK} and {EXAMPLE} name all {len(reads)} variable(s) the app reads, and {RUNBOOK} is up to date"
+
+
+def runbook_entries(ctx: CheckContext, exercise_id: str) -> dict:
+    if not ctx.catalogue:
+        return {}
+    return ctx.catalogue.get(exercise_id).runbook
