@@ -8,8 +8,10 @@ printed, and its filesystem is thrown away.
 from __future__ import annotations
 
 import atexit
+import io
 import os
 import shutil
+import tarfile
 import tempfile
 import threading
 import uuid
@@ -19,7 +21,7 @@ from pathlib import Path
 from .. import files
 from ..http import Client
 from ..process import BoundedOutput, free_port, port_open, wait_until
-from ..runners import (COMMAND_TIMEOUT, READY_TIMEOUT, AppFailed, Exit, ServingApp, not_serving)
+from ..runners import COMMAND_TIMEOUT, READY_TIMEOUT, WRITTEN_LIMIT, AppFailed, Exit, ServingApp, not_serving
 from .engine import LABEL, connect, owner, sweep_orphans
 from .images import Images
 
@@ -43,6 +45,7 @@ class ContainerApp(ServingApp):
     _logs: str | None = None
     exit_code: int | None = None
     _changes: list[str] | None = None
+    _written: dict[str, bytes] | None = None
 
     def output(self) -> str:
         if self._logs is not None:
@@ -58,6 +61,12 @@ class ContainerApp(ServingApp):
             self._changes = self.session.code_changes(self.container)
         return self._changes
 
+    def written(self) -> dict[str, bytes]:
+        """The files the app created or changed under /app, read out of the container (`docker cp`)."""
+        if self._written is None:
+            self._written = self.session.written(self.container, self.code_changes())
+        return self._written
+
     def kill(self) -> None:
         """SIGKILL every process of the container at once (docker kill)."""
         try:
@@ -72,7 +81,7 @@ class ContainerApp(ServingApp):
         if self._logs is None:
             self.exit_code = self.session.stop(self.container)
             self._logs = self.session.logs(self.container)  # the container has exited: its logs are complete
-            self.code_changes()  # read before the container goes
+            self.written()  # read before the container goes
             self.session.remove(self.container)
         return self.exit_code
 
@@ -156,6 +165,22 @@ class DockerSession:
         return sorted(item["Path"][len(CODE_DIR) + 1:] for item in changed
                       if item["Path"].startswith(CODE_DIR + "/") and "__pycache__" not in item["Path"]
                       and not any(other["Path"].startswith(item["Path"] + "/") for other in changed))
+
+    def written(self, container, names: list[str]) -> dict[str, bytes]:
+        """The content of files under /app of a container (those that are files, up to WRITTEN_LIMIT each)."""
+        found = {}
+        for name in names:
+            try:
+                stream, stat = container.get_archive(f"{CODE_DIR}/{name}")
+                if stat.get("size", 0) > WRITTEN_LIMIT:
+                    continue
+                with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+                    member = tar.next()
+                    if member is not None and member.isfile():
+                        found[name] = tar.extractfile(member).read()
+            except Exception:
+                continue
+        return found
 
     def logs(self, container) -> str:
         try:

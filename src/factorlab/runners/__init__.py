@@ -22,6 +22,7 @@ LAUNCHER = Path(__file__).resolve().parent.parent / "launch.py"  # run by path: 
 # hide the app's imports of the same names (http, docker, ...).
 LAUNCH = ["-P", str(LAUNCHER)]
 READY_TIMEOUT = 10.0
+WRITTEN_LIMIT = 256 * 1024  # bytes of one file an app wrote that a check may read
 COMMAND_TIMEOUT = 30.0
 NAMES = ("local", "docker")
 # Only these variables of the caller's environment reach the app: the learner's own
@@ -107,6 +108,11 @@ class ServingApp:
 
     def code_changes(self) -> list[str]:
         """Files (relative to the code folder) the app created, changed or deleted there while it ran."""
+        raise NotImplementedError
+
+    def written(self) -> dict[str, bytes]:
+        """The files the app created or changed in its folder (its working directory), with their content
+        (files over WRITTEN_LIMIT are left out): read once the app has stopped, or as it is now."""
         raise NotImplementedError
 
     def kill(self) -> None:

@@ -18,7 +18,8 @@ from pathlib import Path
 from .. import cleanenv, files
 from ..http import Client
 from ..process import Process, free_port, wait_for_port
-from . import COMMAND_TIMEOUT, LAUNCH, READY_TIMEOUT, AppFailed, Exit, ServingApp, base_env, not_serving
+from . import (COMMAND_TIMEOUT, LAUNCH, READY_TIMEOUT, WRITTEN_LIMIT, AppFailed, Exit, ServingApp, base_env,
+               not_serving)
 
 
 @dataclass(eq=False)
@@ -37,6 +38,14 @@ class RunningApp(ServingApp):
     def code_changes(self) -> list[str]:
         """Files the app created, changed or deleted in its code folder since it started."""
         return files.changes(self.before, files.snapshot(self.workspace))
+
+    def written(self) -> dict[str, bytes]:
+        found = {}
+        for name in self.code_changes():
+            path = self.workspace / name
+            if path.is_file() and not path.is_symlink() and path.stat().st_size <= WRITTEN_LIMIT:
+                found[name] = path.read_bytes()
+        return found
 
     def kill(self) -> None:
         """SIGKILL the app at once, as a crash or an out-of-memory kill would: no clean-up code runs."""
