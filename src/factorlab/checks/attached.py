@@ -12,7 +12,7 @@ from typing import Iterator
 
 from .. import services
 from . import CheckContext, CheckFailed
-from .app import SETUP, SETUP_TEXT
+from .app import REQUIRED_APP_ENV, SETUP, SETUP_TEXT
 from .source import python_files, string_values
 from .text import tail
 
@@ -67,3 +67,20 @@ def set_up(ctx: CheckContext, env: dict[str, str]) -> None:
     if done.code != 0:
         raise CheckFailed(f"Seen: `{SETUP_TEXT}` on a new database {done.ended()}{tail(done.output)}\n"
                           "Expected: exit 0, with the tables created.")
+
+
+def database_env(ctx: CheckContext, name: str = "app") -> dict[str, str]:
+    """A new SQLite database in a folder the check and the app share, under both names states have used:
+    SHORTLY_DATABASE (factor III) and DATABASE_URL (from factor IV on)."""
+    path = ctx.runner.shared_dir() / f"{name}.db"
+    return {"SHORTLY_DATABASE": str(path), "DATABASE_URL": f"sqlite:///{path}"}
+
+
+def serve(ctx: CheckContext, env: dict[str, str] | None = None, **start):
+    """Start the app as an operator would: with the config every state needs, a database of its own unless env
+    names one, set up with the state's documented one-off command first."""
+    env = {**REQUIRED_APP_ENV, **(env or {})}
+    if "DATABASE_URL" not in env:
+        env = {**database_env(ctx), **env}
+    set_up(ctx, env)
+    return ctx.runner.start(env, **start)

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 from .. import files
 from ..testpage import TestPage
 from . import CheckContext, CheckFailed, check
-from .app import REQUIRED_APP_ENV, create_link, shorten
+from .app import create_link, shorten
+from .attached import serve
 from .source import app_files, app_module_file, parse, python_files, rel, strings
 from .text import listing
 
@@ -268,7 +269,7 @@ def prod_fix_kept(ctx: CheckContext) -> str:
     scheme) through the API and through the form alike, and it builds short URLs on production's domain, by
     following the address it was reached at or from production's setting in the code."""
     with TestPage() as page:
-        app = ctx.runner.start(REQUIRED_APP_ENV)
+        app = serve(ctx)
         target = page.url("/pasted")
         for form, what in PASTED:
             pasted = form.format(url=target, rest=target.removeprefix("http://"))

@@ -20,7 +20,7 @@ from ..http import Client, json_of
 from ..testpage import TestPage
 from . import CheckContext, CheckFailed, check
 from .app import create_link, shorten
-from .attached import set_up
+from .attached import database_env, serve
 from .runbook import EXAMPLE, runbook_truth
 from .secret_scan import secret_findings
 from .source import (Module, app_module_file, constant_text, env_file_names, environment_reads, python_files, rel)
@@ -92,12 +92,6 @@ def sqlite_codes(database: Path) -> set[str]:
         return set()
 
 
-def start(ctx: CheckContext, env: dict[str, str]):
-    """Set up the database env names (the state's documented one-off setup, if it has one), then start the app."""
-    set_up(ctx, env)
-    return ctx.runner.start(env)
-
-
 @check("config.fails_fast", factor=3, title="Missing required config stops the app at once",
        hint=f"Check for {REQUIRED} when the app starts; if it is missing or empty, print its name and exit non-zero.")
 def fails_fast(ctx: CheckContext) -> str:
@@ -155,7 +149,7 @@ def from_environment(ctx: CheckContext) -> str:
                 "green": {**_distinct_env(shared, "green"), LEVEL: "WARNING"}}
         logged = {}
         for name, env in envs.items():
-            app = start(ctx, env)
+            app = serve(ctx, env)
             link = create_link(app, page.url(f"/{name}"))
             cookie = app.client.cookies.get("session")
             short = urlsplit(link.get("short_url", ""))
@@ -206,8 +200,7 @@ def no_secrets_in_source(ctx: CheckContext) -> str:
         raise CheckFailed(f"Seen: {listing(findings, 4)}.\nExpected: no secret values in the code or docs; "
                           "they arrive as environment variables.")
     with TestPage() as page:
-        app = start(ctx, {REQUIRED: "factorlab-check-not-a-secret", "SHORTLY_DATABASE": "shortly.db",
-                          "DATABASE_URL": "sqlite:///shortly.db"})
+        app = serve(ctx)
         create_link(app, page.url("/no-token"))
         sent = [h.get("Authorization") for h in page.headers_for("/no-token")]
     if any(sent):
@@ -312,7 +305,7 @@ def deploy_named_files(root: Path) -> list[str]:
 def _behaviour(ctx: CheckContext, env: dict[str, str], page: TestPage, label: str) -> dict:
     """What one instance shows a visitor and the operator, with random parts left out: the answers to a link
     made through the API and the form, the cookies it sets, the token it sends, how much it logs."""
-    app = start(ctx, env)
+    app = serve(ctx, env)
     seen: dict = {}
     with Client() as client:
         link = create_link(app, page.url(f"/{label}"), client=client)
@@ -391,7 +384,7 @@ def env_example(ctx: CheckContext) -> str:
                           f"which {EXAMPLE} does not list.\nExpected: every variable the app reads, so a newcomer "
                           "knows what to set.")
     values = read_env_file(path)
-    app = start(ctx, values)
+    app = serve(ctx, {**values, **database_env(ctx, "example")})  # where the database lives is not the question
     status = app.get("/").status_code
     if status != 200:
         raise CheckFailed(f"Seen: started with the values of {EXAMPLE}, GET / answered {status}.{app.last_words()}\n"

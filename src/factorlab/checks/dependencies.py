@@ -17,7 +17,8 @@ from .. import manifest
 from ..http import Client
 from ..testpage import TestPage
 from . import CheckContext, CheckFailed, check
-from .app import REQUIRED_APP_ENV, create_link, follow, shorten
+from .app import create_link, follow, shorten
+from .attached import serve
 from .runbook import runbook_truth
 from .source import Module, constant_text, python_files, rel
 from .text import listing
@@ -195,7 +196,7 @@ def clean_environment(ctx: CheckContext) -> str:
     route: the home page, a link made through the API and through the form (with its preview title), its
     stats page, its redirect, its JSON, the recent links and the admin purge."""
     read_manifest(ctx.path)
-    app = ctx.runner.start(REQUIRED_APP_ENV, clean=True)
+    app = serve(ctx, clean=True)
     with TestPage() as page, Client() as client:
         _route(app, client, "GET", "/", "the home page", (200,))
         link = create_link(app, page.url("/clean-env"), client=client, where="the clean environment")
