@@ -111,13 +111,13 @@ def _git_listed(root: Path) -> list[str] | None:
     return [name for name in done.stdout.decode(errors="replace").split("\0") if name]
 
 
-def snapshot(folder: Path, *, content: bool = False) -> dict[str, object]:
-    """Every file and folder under folder (Python's bytecode caches left out): its size and modification time,
-    or with content=True its sha256; a folder maps to "folder"."""
+def snapshot(folder: Path, *, content: bool = False, bytecode: bool = False) -> dict[str, object]:
+    """Every file and folder under folder (Python's bytecode caches left out unless bytecode): its size and
+    modification time, or with content=True its sha256; a folder maps to "folder"."""
     seen: dict[str, object] = {}
     folder = Path(folder)
     for here, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        dirs[:] = [d for d in dirs if bytecode or d != "__pycache__"]
         for name in dirs:
             seen[Path(here, name).relative_to(folder).as_posix()] = "folder"
         for name in files:

@@ -298,9 +298,9 @@ class DockerRunner:
         return Exit(code, app.output(), probe["serving"])
 
     def run_command(self, args: list[str], env: dict[str, str] | None = None, *,
-                    timeout: float = COMMAND_TIMEOUT) -> Exit:
+                    timeout: float = COMMAND_TIMEOUT, workspace: Path | None = None) -> Exit:
         """Run `python ARGS` in a container of the app's image (host networking: it may need the services)."""
-        app = self._launch(env, self.source, "host", command=args)
+        app = self._launch(env, workspace or self.source, "host", command=args)
         wait_until(lambda: self._exited(app), timeout)
         code = self.session.status(app.container)[1]
         app.stop()

@@ -132,10 +132,10 @@ class LocalRunner:
         raise AppFailed(not_serving(ready_timeout, code, app.last_words()))
 
     def run_command(self, args: list[str], env: dict[str, str] | None = None, *,
-                    timeout: float = COMMAND_TIMEOUT) -> Exit:
-        """`python ARGS` in a fresh copy of the folder, e.g. -m flask --app shortly init-db."""
+                    timeout: float = COMMAND_TIMEOUT, workspace: Path | None = None) -> Exit:
+        """`python ARGS` in a fresh copy of the folder (or in workspace), e.g. -m flask --app shortly init-db."""
         self.used = True
-        workspace = self.workspace()
+        workspace = workspace or self.workspace()
         process = self._spawn([sys.executable, *args], env, workspace)
         code = process.wait(timeout)
         process.stop()
