@@ -4,12 +4,12 @@ import textwrap
 
 import pytest
 
-from factorlab.checks.backing_services import _connection_details
+from factorlab.checks.backing_services import connection_details
 
 
 def scan(tmp_path, code: str) -> list[str]:
     (tmp_path / "shortly.py").write_text(textwrap.dedent(code))
-    return _connection_details(tmp_path)
+    return connection_details(tmp_path)
 
 
 @pytest.mark.parametrize("code", [
@@ -19,6 +19,10 @@ def scan(tmp_path, code: str) -> list[str]:
     'URL = "sqlite:////var/lib/shortly/shortly.db"\n',
     'conn = psycopg2.connect(host="db.internal", dbname="shortly")\n',
     'cache = redis.Redis(host="cache.internal", port=6379)\n',
+    'cache = redis.Redis("127.0.0.1", 6379)\n',
+    'conn = psycopg2.connect("host=prod-db-1 dbname=shortly user=reports")\n',
+    'REDIS_HOST = "localhost"\nREDIS_PORT = 6379\n',
+    'URL = os.environ.get("REDIS_URL", "redis://localhost:6379/0")\n',
 ])
 def test_connection_details_are_found(tmp_path, code):
     assert scan(tmp_path, code)

@@ -1,48 +1,94 @@
-"""Factor III checks, on small folders."""
+"""Factor III: the code and text analyses behind the checks, on small folders (the mutation suite runs the
+checks themselves against wrong and right variants of the solution)."""
 
 import pytest
 
-from factorlab.checks.config import read_env_file
+from factorlab.checks import CheckContext
+from factorlab.checks.config import deploy_name_switches, deploy_named_files, read_env_file
+from factorlab.checks.secret_scan import secret_findings
+from factorlab.checks.source import env_file_names, environment_reads
+from factorlab.runners.local import LocalRunner
 
+from conftest import ROOT
 from helpers import verdict, write_app
 
 
-@pytest.mark.parametrize("line, status", [
-    ('SECRET_KEY = "FAKE-legacy-secret-key"', "failed"),
-    ("api_token: 'abcdef123456'", "failed"),
-    ('key = os.environ.get("SHORTLY_SECRET_KEY", "dev-secret")', "failed"),
-    ("curl https://x.invalid/admin/purge?token=letmein123", "failed"),
-    ("DATABASE_URL=postgresql://shortly:hunter22@db/shortly", "failed"),
-    ('SECRET_KEY = os.environ["SHORTLY_SECRET_KEY"]', "passed"),
-    ("SHORTLY_SECRET_KEY=change-me", "passed"),
-    ('TOKEN_HEADER = "Authorization"', "passed"),
-    ('TOKEN_VARIABLE = "SHORTLY_PREVIEW_TOKEN"', "passed"),
-    ('password = "<your password>"', "passed"),
+def findings(tmp_path, files: dict[str, str], course=None) -> list[str]:
+    app = write_app(tmp_path / "app", {"shortly.py": "x = 1\n", **files})
+    with LocalRunner(app) as runner:
+        return secret_findings(CheckContext(app, runner, course))
+
+
+@pytest.mark.parametrize("name, text, found", [
+    ("notes.md", 'SECRET_KEY = "FAKE-legacy-secret-key"', True),
+    ("notes.md", "api_token: 'abcdef123456'", True),
+    ("shortly.py", 'key = os.environ.get("SHORTLY_SECRET_KEY", "dev-secret")', True),
+    ("shortly.py", 'key = app.config.get("SECRET_KEY") or "dev-secret"', True),
+    ("shortly.py", 'app.config.update(SECRET_KEY="s3cr3t-value")', True),
+    ("shortly.py", 'if request.args.get("token") != "letmein-2026":\n    pass', True),
+    ("shortly.py", 'def fetch(url, token="abc-123-def"):\n    pass', True),
+    ("config.json", '{"admin_password": "hunter22"}', True),
+    ("notes.md", "curl https://x.invalid/admin/purge?token=letmein123", True),
+    ("notes.md", "DATABASE_URL=postgresql://shortly:hunter22@db/shortly", True),
+    ("shortly.py", 'SECRET_KEY = os.environ["SHORTLY_SECRET_KEY"]', False),
+    ("notes.md", "SHORTLY_SECRET_KEY=change-me", False),
+    ("shortly.py", 'TOKEN_HEADER = "Authorization"', False),
+    ("shortly.py", 'TOKEN_VARIABLE = "SHORTLY_PREVIEW_TOKEN"', False),
+    ("notes.md", 'password = "<your password>"', False),
+    ("notes.md", "# SHORTLY_ADMIN_TOKEN=<token of the purge URL>", False),
+    ("notes.md", 'curl "https://x.invalid/admin/purge?token=$SHORTLY_ADMIN_TOKEN"', False),
 ])
-def test_no_secrets_in_source(tmp_path, line, status):
-    app = write_app(tmp_path / "app", {"shortly.py": "x = 1\n", "notes.md": line + "\n"})
-    assert verdict("config.no_secrets_in_source", app)[0] == status
+def test_secrets_are_found_in_code_and_text(tmp_path, name, text, found):
+    assert bool(findings(tmp_path, {name: text + "\n"})) is found
 
 
-@pytest.mark.parametrize("gitignore, status", [("", "failed"), (".env\n", "passed"), ("/.env\n", "passed")])
-def test_a_local_env_file_must_be_ignored(tmp_path, gitignore, status):
-    app = write_app(tmp_path / "app", {"shortly.py": "", ".env": "SHORTLY_SECRET_KEY=mine\n", ".gitignore": gitignore})
-    assert verdict("config.no_secrets_in_source", app)[0] == status
+def test_the_legacy_app_s_secrets_are_burned(tmp_path, course):
+    leaked = findings(tmp_path, {"notes.txt": "the old token was FAKE-preview-token-0000\n"}, course)
+    assert leaked and "leaked" in leaked[0]
 
 
-@pytest.mark.parametrize("code, status", [
-    ("import socket\nENV = 'prod' if socket.gethostname().startswith('prod') else 'dev'\n", "failed"),
-    ("import platform\nif platform.node() == 'web1':\n    pass\n", "failed"),
-    ("import os\nENV = os.environ.get('SHORTLY_ENV')\n", "passed"),
+@pytest.mark.parametrize("gitignore, found", [("", True), (".env\n", False), ("/.env\n", False)])
+def test_a_local_env_file_must_be_ignored(tmp_path, gitignore, found):
+    assert bool(findings(tmp_path, {".env": "SHORTLY_SECRET_KEY=change-me\n", ".gitignore": gitignore})) is found
+
+
+@pytest.mark.parametrize("code, found", [
+    ("import socket\nENV = 'prod' if socket.gethostname().startswith('prod') else 'dev'\n", True),
+    ("import platform\nif platform.node() == 'web1':\n    pass\n", True),
+    ("import os\nif os.environ.get('SHORTLY_ENV') == 'production':\n    LEVEL = 'WARNING'\n", True),
+    ("import os\nstage = os.getenv('STAGE', 'dev')\nLEVEL = 'W' if stage in ('prod', 'live') else 'D'\n", True),
+    ("import os\nS = {'production': 1, 'development': 2}[os.environ['APP_ENV']]\n", True),
+    ("class ProductionConfig:\n    DEBUG = False\n", True),
+    ("import os\nENV = os.environ.get('SHORTLY_ENV')\n", False),
+    ("import os\nLEVEL = os.environ.get('SHORTLY_LOG_LEVEL', 'DEBUG')\n", False),
+    ("def f(mode):\n    return mode == 'fast'\n", False),
 ])
-def test_no_hostname_switch(tmp_path, code, status):
-    assert verdict("config.no_hostname_switch", write_app(tmp_path / "app", {"shortly.py": code}))[0] == status
+def test_deploy_name_switches_are_read_as_code(tmp_path, code, found):
+    assert bool(deploy_name_switches(write_app(tmp_path / "app", {"shortly.py": code}))) is found
+
+
+@pytest.mark.parametrize("name, found", [("settings_production.py", True), ("config/staging.py", True),
+                                         (".env.production", True), (".env.example", False),
+                                         ("tests/test_prod.py", False), ("production_report.py", False)])
+def test_settings_files_named_for_a_deploy(tmp_path, name, found):
+    assert bool(deploy_named_files(write_app(tmp_path / "app", {name: "X = 1\n"}))) is found
+
+
+def test_what_the_code_reads_from_the_environment(tmp_path):
+    app = write_app(tmp_path / "app", {"shortly.py": (
+        "import os\nfrom os import environ, getenv\nfrom flask import Flask\napp = Flask(__name__)\n"
+        "app.config.from_prefixed_env('SHORTLY')\n"
+        "a = os.environ['A_URL']\nb = environ.get('B_URL')\nc = getenv('C_URL', 'x')\nif 'D_URL' in os.environ:\n"
+        "    pass\ne = app.config.get('PREVIEW_TOKEN')\nf = app.config['DEBUG']\ng = os.environ.get('PATH')\n")})
+    assert set(environment_reads(app)) == {"A_URL", "B_URL", "C_URL", "D_URL", "SHORTLY_PREVIEW_TOKEN",
+                                           "SHORTLY_DEBUG"}
 
 
 def test_read_env_file(tmp_path):
     path = tmp_path / ".env.example"
-    path.write_text("# comment\n\nA=1\nexport B='two'\nC=\"three\"\nnot a line\n")
+    path.write_text("# comment\n\nA=1\nexport B='two'\nC=\"three\"\nnot a line\n# D=optional\n")
     assert read_env_file(path) == {"A": "1", "B": "two", "C": "three"}
+    assert env_file_names(path.read_text()) == {"A", "B", "C", "D"}
 
 
 FAIL_FAST = ("import os, sys\nfrom flask import Flask\napp = Flask(__name__)\n"
@@ -50,17 +96,12 @@ FAIL_FAST = ("import os, sys\nfrom flask import Flask\napp = Flask(__name__)\n"
              "@app.get('/')\ndef home():\n    return 'ok'\n")
 
 
-@pytest.mark.parametrize("example, status, seen", [
-    (None, "failed", "no .env.example"),
-    ("SHORTLY_DEBUG=false\n", "failed", "does not list SHORTLY_SECRET_KEY"),
-    ("SHORTLY_SECRET_KEY=change-me\n", "passed", "lists 1 variable"),
-])
-def test_env_example(tmp_path, example, status, seen, no_leftovers):
-    files = {"shortly.py": FAIL_FAST} | ({".env.example": example} if example else {})
-    got = verdict("config.env_example", write_app(tmp_path / "app", files))
-    assert got[0] == status and seen in got[1], got
-
-
 def test_fails_fast(tmp_path, no_leftovers):
     got = verdict("config.fails_fast", write_app(tmp_path / "app", {"shortly.py": FAIL_FAST}))
-    assert got == ("passed", "without SHORTLY_SECRET_KEY the app exits with code 1 and names the variable")
+    assert got[0] == "passed" and "exits with a non-zero code and names the variable" in got[1]
+
+
+def test_the_real_solution_reads_what_it_documents():
+    assert set(environment_reads(ROOT / "solutions" / "03_config")) == {
+        "SHORTLY_SECRET_KEY", "SHORTLY_DATABASE", "SHORTLY_PREVIEW_TOKEN", "SHORTLY_ADMIN_TOKEN", "SHORTLY_DEBUG",
+        "SHORTLY_LOG_LEVEL"}

@@ -23,7 +23,7 @@ def test_list_shows_ready_and_planned_exercises(fake_course):
     assert "03_config" in out and "coming soon" in out
     detailed = run_cli("list", "--checks", env=fake_env(fake_course)).stdout
     assert "config.fails_fast: Missing required config stops the app at once" in detailed
-    assert "exits non-zero and names the variable" in detailed
+    assert "the app exits at once with a non-zero" in detailed
 
 
 @pytest.mark.parametrize("args, message", [

@@ -24,6 +24,16 @@ LEFT_BY_A_RUN = ("*.pyc", "shortly.db", "shortly.db-journal", "shortly.log*", "s
 MAX_FILE = 1024 * 1024
 
 
+def scratch(prefix: str) -> Path:
+    """A new folder for a check's copies and shared files: under $FACTORLAB_SCRATCH, else factorlab's cache
+    folder. Not under /tmp, which an isolated app instance sees as a folder of its own (runners.isolation)."""
+    from .process import cache_root
+
+    base = Path(os.environ.get("FACTORLAB_SCRATCH") or cache_root() / "scratch")
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+
+
 def skipped(name: str, is_dir: bool) -> bool:
     """Is this folder or file left out of copies of an app?"""
     if is_dir:

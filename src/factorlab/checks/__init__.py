@@ -120,6 +120,8 @@ def run_check(chk: Check, path: Path, session: RunnerSession, catalogue: Catalog
     message = str(outcome["message"])
     if not runner.used and outcome["status"] != ERROR:
         message += runner.untouched_note  # say so rather than let a reader think a container confirmed it
+    if runner.instances > 1 and runner.notes:
+        message += "\n(" + "; ".join(runner.notes) + ")"
     return CheckResult(chk.id, chk.title, chk.factor, str(outcome["status"]), message,
                        chk.hint, round(time.monotonic() - started, 3))
 

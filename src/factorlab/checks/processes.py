@@ -10,19 +10,24 @@ of the app that its functions fill.
 from __future__ import annotations
 
 import ast
+import base64
+import json
 import time
+import zlib
 from pathlib import Path
 
-from .. import services
 from ..http import Client
 from ..testpage import TestPage
 from . import CheckContext, CheckFailed, check
-from .app import REQUIRED_APP_ENV, clicks, clicks_text, create_link, follow, recent
-from .source import app_module_file, parse
+from .app import REQUIRED_APP_ENV, clicks, clicks_text, create_link, follow, recent, shorten
+from .attached import postgres_database, redis_server, set_up
+from .runbook import runbook_truth
+from .source import parse, python_files, rel
+from .text import listing
 
 CLICKS = 4  # followed alternately on two instances
 CLICKS_BEFORE_KILL = 3
-LIFETIME = 2  # seconds: SHORTLY_SESSION_LIFETIME in the expiry check
+LIFETIME = 1  # seconds: SHORTLY_SESSION_LIFETIME in the expiry check
 LIFETIME_VAR = "SHORTLY_SESSION_LIFETIME"
 # A module-level name bound to one of these holds a container a function may fill.
 CONTAINER_CALLS = {"dict", "list", "set", "defaultdict", "OrderedDict", "Counter", "deque"}
@@ -53,25 +58,29 @@ def _which(recent: list, made: list[str], places: list[str]) -> str:
             "database, and keep the recent links in Redis (REDIS_URL) or in the signed session cookie.",
        timeout=60)
 def shared_state(ctx: CheckContext) -> str:
-    """Two instances with the same DATABASE_URL (PostgreSQL) and REDIS_URL, one client: links made alternately on
-    A and B are all listed, newest first, by GET /api/recent on both; a link followed alternately on A and B
+    """Two instances with the same DATABASE_URL (PostgreSQL) and REDIS_URL, each in a working directory and a
+    /tmp of its own, and one client: links made alternately on A and B, through the API and the form, are all
+    listed, newest first, by GET /api/recent and by the home page of both; a link followed alternately on A and B
     reports every click on both."""
-    postgres = services.shared_postgres(ctx.course_root)
-    database = postgres.create_database("procs")
-    redis = services.Redis.start()
-    try:
+    with postgres_database(ctx, "procs") as (_, database), redis_server() as redis:
         env = {**REQUIRED_APP_ENV, "DATABASE_URL": database, "REDIS_URL": redis.url()}
+        set_up(ctx, env)
         apps = {"A": ctx.runner.start(env), "B": ctx.runner.start(env)}
         with TestPage() as page, Client() as browser:
             places = ["A", "B", "A", "B"]
-            made = [create_link(apps[place], page.url(f"/shared/{i}"), client=browser, where=place)["code"]
-                    for i, place in enumerate(places)]
+            made = []
+            for i, place in enumerate(places):
+                url = page.url(f"/shared/{i}")
+                made.append(create_link(apps[place], url, client=browser, where=place)["code"] if i % 2 == 0 else
+                            shorten(apps[place], url, client=browser, where=place))
             for place, app in apps.items():
                 listed = recent(app, client=browser, where=place)
-                if listed != made[::-1]:
+                home = browser.get(app, "/").text
+                if listed != made[::-1] or not all(code in home for code in made):
+                    seen = _which(listed, made, places) if listed != made[::-1] else "all, but its home page not"
                     raise CheckFailed(f"Seen: one client made {len(made)} links, alternately on instances A and B "
-                                      f"(same DATABASE_URL and REDIS_URL); GET /api/recent on {place} listed "
-                                      f"{_which(listed, made, places)}.\n{SHARED} Here: all {len(made)}, newest "
+                                      f"(through the API and the form; same DATABASE_URL and REDIS_URL); on {place} "
+                                      f"GET /api/recent listed {seen}.\n{SHARED} Here: all {len(made)}, newest "
                                       "first, on either instance.")
             for i in range(CLICKS):
                 place = "AB"[i % 2]
@@ -82,48 +91,42 @@ def shared_state(ctx: CheckContext) -> str:
                                   f"{clicks_text(seen['A'])} clicks, B {clicks_text(seen['B'])}.\n"
                                   f"Expected: {CLICKS} on both: each click counted in the shared database as it "
                                   "happens (UPDATE … SET clicks = clicks + 1), not held back in one process.")
-    finally:
-        redis.stop()
-        postgres.drop_database(database)
     return (f"two instances, one client: both list all {len(made)} recent links, newest first, and both count "
             f"all {CLICKS} clicks")
 
 
 @check("processes.survives_kill", factor=6, title="A killed process loses nothing",
        hint="A process may die at any moment (kill -9, a crash, a scale-down) and run no clean-up code: write each "
-            "click to the database at once, and keep the recent links in Redis or the session cookie.",
+            "click to the database at once, and keep the recent links where they outlive the process: without "
+            "REDIS_URL, in the signed session cookie.",
        timeout=60)
 def survives_kill(ctx: CheckContext) -> str:
-    """After links and clicks on one instance, it is killed with SIGKILL (no clean-up runs). A new instance with
-    the same config shows the same client its recent links, and every click."""
-    postgres = services.shared_postgres(ctx.course_root)
-    database = postgres.create_database("procs")
-    redis = services.Redis.start()
-    try:
-        env = {**REQUIRED_APP_ENV, "DATABASE_URL": database, "REDIS_URL": redis.url()}
+    """Without REDIS_URL (the recent links then travel in the session cookie): after links and clicks on one
+    instance, it is killed with SIGKILL (no clean-up runs). A new instance with the same config shows the same
+    client its recent links, and every click."""
+    with postgres_database(ctx, "procs") as (_, database):
+        env = {**REQUIRED_APP_ENV, "DATABASE_URL": database}
+        set_up(ctx, env)
         first = ctx.runner.start(env)
         with TestPage() as page, Client() as browser:
-            made = [create_link(first, page.url(f"/kept/{i}"), client=browser, where="the first instance")["code"]
-                    for i in range(2)]
+            made = [create_link(first, page.url("/kept/0"), client=browser, where="the first instance")["code"],
+                    shorten(first, page.url("/kept/1"), client=browser, where="the first instance")]
             for _ in range(CLICKS_BEFORE_KILL):
                 follow(first, made[0], client=browser, where="the first instance")
             first.kill()
             second = ctx.runner.start(env)
             listed = recent(second, client=browser, where="the new instance")
             if listed != made[::-1]:
-                raise CheckFailed(f"Seen: a client made {len(made)} links on an instance that was then killed "
-                                  f"(SIGKILL); GET /api/recent on a new instance with the same config listed "
-                                  f"{_which(listed, made, ['the killed one'] * len(made))}.\n{SHARED} Here: both "
-                                  "links, newest first.")
+                raise CheckFailed(f"Seen: without REDIS_URL, a client made {len(made)} links on an instance that was "
+                                  f"then killed (SIGKILL); GET /api/recent on a new instance with the same config "
+                                  f"listed {_which(listed, made, ['the killed one'] * len(made))}.\n{SHARED} Here: "
+                                  "both links, newest first.")
             count = clicks(second, made[0], client=browser)
             if count != CLICKS_BEFORE_KILL:
                 raise CheckFailed(f"Seen: a link was followed {CLICKS_BEFORE_KILL} times on an instance that was then "
                                   f"killed (SIGKILL); a new instance with the same config {clicks_text(count)} "
                                   f"clicks.\nExpected: {CLICKS_BEFORE_KILL}: a process that dies owes nothing, so "
                                   "each click is in the database once the redirect has been sent.")
-    finally:
-        redis.stop()
-        postgres.drop_database(database)
     return (f"after a kill -9, a new instance shows the client its {len(made)} recent links and all "
             f"{CLICKS_BEFORE_KILL} clicks")
 
@@ -135,32 +138,60 @@ def _wait_past_lifetime(last_answer: float) -> None:
     time.sleep(max(0.0, until - time.time()))
 
 
+def _session_id(cookie: str | None) -> str | None:
+    """The sid in a Flask session cookie's payload (read, not verified: the check only looks for it)."""
+    try:
+        payload = (cookie or "").lstrip(".").split(".")[0]
+        data = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        data = zlib.decompress(data) if (cookie or "").startswith(".") else data
+        found = json.loads(data).get("sid")
+        return found if isinstance(found, str) else None
+    except (ValueError, zlib.error, AttributeError):
+        return None
+
+
+def _leftovers(store, sid: str | None, codes: list[str]) -> list[str]:
+    """Keys of the session still in the store: named with its id, or a list or set holding its codes."""
+    found = []
+    for key in store.scan_iter(count=1000):
+        name = key.decode(errors="replace")
+        if sid and sid in name:
+            found.append(name)
+            continue
+        kind = store.type(key).decode()
+        members = store.lrange(key, 0, -1) if kind == "list" else store.smembers(key) if kind == "set" else \
+            store.zrange(key, 0, -1) if kind == "zset" else []
+        if any(m.decode(errors="replace") in codes for m in members):
+            found.append(name)
+    return found
+
+
 @check("processes.session_expiry", factor=6, title=f"Sessions expire after {LIFETIME_VAR}",
        hint="Make the session permanent with a lifetime from SHORTLY_SESSION_LIFETIME: "
             "app.permanent_session_lifetime = timedelta(seconds=…) and session.permanent = True. Flask then refuses "
-            "an older cookie; give the Redis list of recent links the same expiry.",
+            "an older cookie; give what Redis keeps for the session the same expiry (EXPIRE).",
        timeout=60)
 def session_expiry(ctx: CheckContext) -> str:
-    """With SHORTLY_SESSION_LIFETIME=2, with and without REDIS_URL: a new link is listed by GET /api/recent at
-    once, and no longer a little over 2 s after the last visit, neither to the client nor when its old
-    session cookie is sent again (the app itself refuses it)."""
+    """With SHORTLY_SESSION_LIFETIME=1, with and without REDIS_URL: a new link is listed by GET /api/recent at
+    once, and no longer a little after the lifetime since the last visit: not to the client, not when its old
+    session cookie is sent again (the app itself refuses it), and nothing of the session is left in Redis."""
     shared = ctx.runner.shared_dir()
-    redis = services.Redis.start()
-    try:
+    with redis_server() as redis:
         base = {**REQUIRED_APP_ENV, LIFETIME_VAR: str(LIFETIME)}
         configs = {"with REDIS_URL": {**base, "DATABASE_URL": f"sqlite:///{shared / 'redis.db'}",
                                       "REDIS_URL": redis.url()},
                    "without REDIS_URL": {**base, "DATABASE_URL": f"sqlite:///{shared / 'cookie.db'}"}}
+        for env in configs.values():
+            set_up(ctx, env)
         apps = {label: ctx.runner.start(env) for label, env in configs.items()}
         browsers = {label: Client() for label in configs}
         try:
             with TestPage() as page:
-                cookies, last_answer = {}, 0.0
+                cookies, made, last_answer = {}, {}, 0.0
                 for label, app in apps.items():
-                    browser = browsers[label]
-                    where = f"the instance {label}"
-                    code = create_link(app, page.url("/short-lived"), client=browser, where=where)["code"]
-                    if code not in recent(app, client=browser, where=where):
+                    browser, where = browsers[label], f"the instance {label}"
+                    made[label] = create_link(app, page.url("/short-lived"), client=browser, where=where)["code"]
+                    if made[label] not in recent(app, client=browser, where=where):
                         raise CheckFailed(f"Seen: {label} and {LIFETIME_VAR}={LIFETIME}, GET /api/recent right "
                                           "after a new link did not list it.\nExpected: the new link, listed for the "
                                           f"{LIFETIME} s the session lasts.")
@@ -183,31 +214,42 @@ def session_expiry(ctx: CheckContext) -> str:
                                               "again, still gave them.\nExpected: the app itself refuses a session "
                                               "older than its lifetime (Flask does, given app.permanent_session_"
                                               "lifetime), not only the browser: a copied cookie must not live forever.")
+            with redis.client() as store:
+                left = _leftovers(store, _session_id(cookies["with REDIS_URL"].get("session")),
+                                  [made["with REDIS_URL"]])
+            if left:
+                raise CheckFailed(f"Seen: with REDIS_URL and {LIFETIME_VAR}={LIFETIME}, Redis still holds "
+                                  f"{listing(left, 2)} after the session ended.\nExpected: what Redis keeps for a "
+                                  "session expires with it (EXPIRE), or it outlives every session for good.")
         finally:
             for browser in browsers.values():
                 browser.close()
-    finally:
-        redis.stop()
-    return (f"with {LIFETIME_VAR}={LIFETIME}, with and without REDIS_URL, the session and its recent links ended "
-            f"{LIFETIME} s after the last visit, and the app refused the old cookie")
+    return (f"with {LIFETIME_VAR}={LIFETIME}, with and without REDIS_URL, the session ended {LIFETIME} s after the "
+            "last visit, the app refused the old cookie, and Redis kept nothing of it")
+
+
+def _is_container(value: ast.AST) -> bool:
+    func = value.func if isinstance(value, ast.Call) else None
+    called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    return isinstance(value, CONTAINER_NODES) or called in CONTAINER_CALLS
 
 
 def _module_containers(tree: ast.Module) -> dict[str, int]:
-    """Names the module binds, at its top level, to a dict, list or set (literal or made by a call): name → line."""
+    """Names the module binds, at its top level, to a dict, list or set (literal or made by a call), and the
+    container attributes of its classes (as Class.name): name → line."""
     found = {}
-    for node in tree.body:
+    for node, prefix in [*((n, "") for n in tree.body),
+                         *((n, f"{c.name}.") for c in tree.body if isinstance(c, ast.ClassDef) for n in c.body)]:
         if isinstance(node, ast.Assign):
             targets, value = node.targets, node.value
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
             targets, value = [node.target], node.value
         else:
             continue
-        func = value.func if isinstance(value, ast.Call) else None
-        called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-        if isinstance(value, CONTAINER_NODES) or called in CONTAINER_CALLS:
+        if _is_container(value):
             for target in targets:
                 if isinstance(target, ast.Name):
-                    found.setdefault(target.id, node.lineno)
+                    found.setdefault(prefix + target.id, node.lineno)
     return found
 
 
@@ -215,36 +257,56 @@ def _locals(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
     """Names a function makes its own (parameters, plain assignments), unless it declares them global."""
     args = func.args
     names = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a}
-    declared = set()
-    for node in ast.walk(func):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-        elif isinstance(node, ast.Global):
-            declared.update(node.names)
-    return names - declared
+    return names | {n.id for n in ast.walk(func) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} \
+        - _globals(func)
+
+
+def _globals(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    return {name for node in ast.walk(func) if isinstance(node, ast.Global) for name in node.names}
+
+
+def _dotted(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return f"{node.value.id}.{node.attr}"
+    return None
 
 
 def _changed_in_functions(tree: ast.Module, containers: dict[str, int]) -> dict[str, int]:
-    """Of those containers, the ones some function changes (item set or deleted, or a mutating method called)."""
+    """Of those containers, the ones some function changes (an item set or deleted, a mutating method called,
+    += on it); and module-level names a function declares global and then adds to (x += …, x = [y] + x)."""
     changed: dict[str, int] = {}
+    level = {t.id: n.lineno for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
+             for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)}
     for func in ast.walk(tree):
         if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
-        own = _locals(func)
+        own, declared = _locals(func), _globals(func)
         for node in ast.walk(func):
             name = None
-            if isinstance(node, ast.Subscript) and isinstance(node.ctx, (ast.Store, ast.Del)):
-                name = node.value.id if isinstance(node.value, ast.Name) else None
-            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                    and node.func.attr in MUTATORS and isinstance(node.func.value, ast.Name):
-                name = node.func.value.id
-            if name in containers and name not in own:
+            if isinstance(node, (ast.Subscript,)) and isinstance(node.ctx, (ast.Store, ast.Del)):
+                name = _dotted(node.value)
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS:
+                name = _dotted(node.func.value)
+            elif isinstance(node, ast.AugAssign):
+                name = _dotted(node.target)
+                if name in declared and name in level:
+                    changed.setdefault(name, level[name])
+            elif isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name) and target.id in declared and target.id in level and \
+                            isinstance(node.value, ast.BinOp) and any(
+                            isinstance(n, ast.Name) and n.id == target.id for n in ast.walk(node.value)):
+                        changed.setdefault(target.id, level[target.id])
+            if name in containers and name.split(".")[0] not in own:
                 changed.setdefault(name, containers[name])
     return changed
 
 
 def process_state(path: Path) -> dict[str, int]:
-    """Module-level containers of the Python file at path that its functions change: name → line of definition."""
+    """State a Python file keeps in the process: module-level containers (or class attributes) that its
+    functions change, and module-level names they add to: name → line of definition."""
     tree = parse(path)
     if tree is None:
         return {}
@@ -255,15 +317,21 @@ def process_state(path: Path) -> dict[str, int]:
        hint="A module-level dict or list that request handlers fill (like SESSIONS) is state of one process: move "
             "what it holds to Redis, the database or the signed session cookie, then delete it.")
 def no_process_state(ctx: CheckContext) -> str:
-    """The app module has no module-level dict, list or set that its functions fill or change (such as a dict of
-    sessions or of pending clicks)."""
-    module = app_module_file(ctx)
-    path = ctx.path / module
-    if not path.is_file():
-        raise CheckFailed(f"Seen: no {module} in the folder.\nExpected: the app module, {module}.")
-    found = process_state(path)
+    """No Python file of the app keeps state in the process: no module-level dict, list or set (nor a class's)
+    that its functions fill or change, and no module-level name a function adds to (a dict of sessions, a list
+    of recent links, a counter of pending clicks)."""
+    found = [f"{name} ({rel(path, ctx.path)}:{line})" for path in python_files(ctx.path)
+             for name, line in sorted(process_state(path).items(), key=lambda item: item[1])]
     if found:
-        shown = ", ".join(f"{name} (line {line})" for name, line in sorted(found.items(), key=lambda item: item[1]))
-        raise CheckFailed(f"Seen: {module} keeps state in module-level containers that its functions change: "
-                          f"{shown}. Each process has its own copy, and loses it when it stops.\n{SHARED}")
-    return f"{module} keeps no state of its own between requests in module-level containers"
+        raise CheckFailed(f"Seen: state kept in the process, changed by its functions: {listing(found, 4)}. Each "
+                          f"process has its own copy, and loses it when it stops.\n{SHARED}")
+    return "no state of its own kept between requests in the process's memory"
+
+
+@check("processes.runbook", factor=6, title="The runbook says processes are disposable and share nothing",
+       hint="Replace the 'Known quirks' of OPS.md with what is true now: any number of processes side by side, "
+            "any of them killed at any time; and list SHORTLY_SESSION_LIFETIME in .env.example and OPS.md.")
+def runbook(ctx: CheckContext) -> str:
+    """OPS.md no longer says the recent links live in one process's memory or warns against a second copy, and
+    OPS.md and .env.example name every variable the app reads."""
+    return runbook_truth(ctx, "06_processes")

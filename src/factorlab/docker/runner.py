@@ -12,7 +12,6 @@ import io
 import os
 import shutil
 import tarfile
-import tempfile
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -234,14 +233,19 @@ class DockerRunner:
         self.app = app
         self.session = session
         self.used = False
+        self.notes: list[str] = []  # containers are isolated from each other: nothing to note
         self._apps: list[ContainerApp] = []
         self._mounts: list[str] = []
-        self._dirs: list[str] = []
+        self._dirs: list[Path] = []
+
+    @property
+    def instances(self) -> int:
+        return len(self._apps)
 
     def _scratch(self, prefix: str) -> Path:
-        root = tempfile.mkdtemp(prefix=prefix)
+        root = files.scratch(prefix)
         self._dirs.append(root)
-        return Path(root)
+        return root
 
     def workspace(self) -> Path:
         return files.copy_app(self.source, self._scratch("factorlab-") / "app")

@@ -129,6 +129,8 @@ class Runner(Protocol):
     name: str
     used: bool  # did the check start anything, or only read the folder?
     untouched_note: str  # added to the message of a check that only read the folder
+    notes: list[str]  # what the runner could not give the app instances, said with a check of two or more
+    instances: int  # how many app instances it started
 
     def workspace(self) -> Path:
         """A fresh copy of the learner's folder, for a check that changes files before it starts the app."""

@@ -11,13 +11,13 @@ from __future__ import annotations
 import shutil
 import signal
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import cleanenv, files
 from ..http import Client
 from ..process import Process, free_port, wait_for_port
+from . import isolation
 from . import (COMMAND_TIMEOUT, LAUNCH, READY_TIMEOUT, WRITTEN_LIMIT, AppFailed, Exit, ServingApp, base_env,
                not_serving)
 
@@ -67,16 +67,17 @@ class LocalRunner:
         self.source = Path(source)
         self.app = app
         self.used = False
+        self.notes: list[str] = []  # what this machine could not give the instances (see runners.isolation)
         self._apps: list[RunningApp] = []
         self._processes: list[Process] = []
-        self._dirs: list[str] = []
+        self._dirs: list[Path] = []
 
     # -- folders ------------------------------------------------------------------------------------------
 
     def _scratch(self, prefix: str) -> Path:
-        root = tempfile.mkdtemp(prefix=prefix)
+        root = files.scratch(prefix)
         self._dirs.append(root)
-        return Path(root)
+        return root
 
     def workspace(self) -> Path:
         """A fresh copy of the learner's folder, so a run never writes into it."""
@@ -98,7 +99,10 @@ class LocalRunner:
     def _spawn(self, argv: list[str], env: dict[str, str] | None, workspace: Path,
                extra: dict[str, str] | None = None) -> Process:
         merged = {**self._private_env(workspace), **(extra or {}), **(env or {})}
-        process = Process.start(argv, cwd=str(workspace), env=base_env(merged))
+        isolated = isolation.prefix()
+        if isolated is None and isolation.NOT_ISOLATED not in self.notes:
+            self.notes.append(isolation.NOT_ISOLATED)
+        process = Process.start([*(isolated or []), *argv], cwd=str(workspace), env=base_env(merged))
         self._processes.append(process)
         return process
 
@@ -151,6 +155,11 @@ class LocalRunner:
         code = process.poll() if not serving else None
         process.stop()
         return Exit(code, process.text().replace(str(workspace), "<app>"), serving)
+
+    @property
+    def instances(self) -> int:
+        """How many app instances this runner started (a note about isolation matters from two on)."""
+        return len(self._apps)
 
     def close(self) -> None:
         """Stop every process this runner started and delete its folders."""
