@@ -1,6 +1,6 @@
 """The mutation suite: every check against wrong work, every factor against correct work written differently.
 
-A corpus file per exercise, `tests/mutants/NN_slug.toml`, holds two kinds of variant of the reference
+Corpus files per exercise, `tests/mutants/NN_slug.toml` (and `NN_slug.<more>.toml`), hold two kinds of variant of the reference
 solution `solutions/NN_slug`:
 
 - a mutant puts the factor's sin back, in a way the starter does not (another spelling, another file,
@@ -147,8 +147,13 @@ def load(root: Path, catalogue: cat.Catalogue) -> list[Variant]:
     """Every variant of the corpus under root/tests/mutants, in file order."""
     variants = []
     for path in sorted((root / CORPUS).glob("*.toml")):
-        exercise = catalogue.get(path.stem)
-        if exercise.id != path.stem:
+        name = path.name.split(".")[0]  # NN_slug.toml, or NN_slug.<more>.toml
+        try:
+            exercise = catalogue.get(name)
+        except cat.CatalogueError:
+            raise CorpusError(f"{path.name}: expected a file named after an exercise id, such as 01_codebase.toml") \
+                from None
+        if exercise.id != name:
             raise CorpusError(f"{path.name}: expected a file named after an exercise id, such as {exercise.id}.toml")
         data = tomllib.loads(path.read_text())
         for kind, key in (("mutant", "mutant"), ("alternative", "alternative")):
