@@ -112,13 +112,19 @@ def test_reset_restores_the_starter_after_confirmation(fake_course):
     declined = run_cli("reset", "03", env=env, input="n\n")
     assert declined.returncode == 1 and tiny.read_text() == "broken"
     assert run_cli("reset", "03", env=env).returncode == 1  # no answer on stdin: nothing changes
+    git(fake_course.root, "add", "-A")
+    git(fake_course.root, "commit", "-qm", "my work")  # as the course tells a learner to
+    run_cli("hint", "03", env=env)
     done = run_cli("reset", "03", "--yes", env=env)
     assert done.returncode == 0 and tiny.read_text() == original and not (tiny.parent / "extra.py").exists()
+    assert "back to the starter the course shipped (tree fce58b5aad, as in commit" in done.stdout
+    assert "course" in done.stdout and "my work" not in done.stdout
+    assert "Hint 1/1" in run_cli("hint", "03", env=env).stdout, "the hints start over"
 
 
 def test_reset_outside_git_is_a_usage_error(fake_course):
     done = run_cli("reset", "03", "--yes", env=fake_env(fake_course))
-    assert done.returncode == 2 and "git checkout" in done.stderr
+    assert done.returncode == 2 and "expected a git clone of the course" in done.stderr
 
 
 @pytest.mark.parametrize("mode", [["--poll", "--interval", "0.2"], []])

@@ -1,6 +1,8 @@
 """The course tests itself: every starter fails its own factor, every solution passes it and all before it."""
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -83,3 +85,27 @@ def test_the_cli_contract_on_the_real_course(exercise, no_leftovers):
     assert (starter.returncode, solution.returncode) == (1, 0), starter.stdout + solution.stdout
     for done in (starter, solution):
         jsonschema.validate(json.loads(done.stdout), schema)
+
+
+def test_reset_brings_back_the_shipped_starter_after_the_learner_committed(tmp_path):
+    clone = tmp_path / "course"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, capture_output=True)
+    exercise = COURSE.get("01")
+    folder = clone / "exercises" / exercise.id
+    shutil.rmtree(folder)
+    shutil.copytree(exercise.solution, folder)  # the exercise done, as a learner would
+    (folder / "notes.md").write_text("what I learnt\n")
+    for args in (["add", "-A"], ["-c", "user.name=l", "-c", "user.email=l@l.invalid", "commit", "-qm", "solved 01"]):
+        subprocess.run(["git", "-C", str(clone), *args], check=True, capture_output=True)
+    env = {"FACTORLAB_COURSE": str(clone)}
+    assert run_cli("check", "01", env=env, cwd=clone).returncode == 0
+    done = run_cli("reset", "01", "--yes", env=env, cwd=clone)
+    assert done.returncode == 0, done.stderr
+    assert "back to the starter the course shipped" in done.stdout and "solved 01" not in done.stdout
+    shipped = subprocess.run(["git", "-C", str(clone), "status", "--porcelain", "--", f"exercises/{exercise.id}"],
+                             capture_output=True, text=True).stdout
+    differs = subprocess.run(["git", "-C", str(clone), "diff", "--stat", "HEAD~1", "--", f"exercises/{exercise.id}"],
+                             capture_output=True, text=True).stdout
+    assert not differs, f"exercises/{exercise.id} differs from the commit the course shipped:\n{differs}"
+    assert "??" not in shipped, f"files the learner added are still there:\n{shipped}"
+    assert "01_codebase" not in (clone / ".factorlab" / "progress.json").read_text()

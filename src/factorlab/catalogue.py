@@ -29,6 +29,7 @@ class Exercise:
     fix: str = ""
     checks: tuple[str, ...] = ()
     hints: tuple[str, ...] = ()
+    starter_tree: str = ""  # the git tree id of exercises/ID as the course ships it (`factorlab reset` restores it)
     # What the runbook (OPS.md) must no longer say, and what it must say, once the factor is done:
     # {"retired": [[regex, words], ...], "documented": [[regex, words], ...]}
     runbook: dict = field(default_factory=dict, hash=False, compare=False)
@@ -121,7 +122,7 @@ def load(root: Path | None = None) -> Catalogue:
             url=item.get("url", ""), root=root, minutes=item.get("minutes", 0),
             sin=item.get("sin", ""), fix=item.get("fix", ""),
             checks=tuple(item.get("checks", ())), hints=tuple(item.get("hints", ())),
-            runbook=dict(item.get("runbook", {})),
+            runbook=dict(item.get("runbook", {})), starter_tree=item.get("starter", ""),
         )
         for item in data.get("exercise", [])
     )

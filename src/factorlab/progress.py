@@ -43,6 +43,13 @@ class Progress:
             self.ever_passed.add(exercise_id)
         self.save()
 
+    def forget(self, exercise_id: str) -> None:
+        """Start an exercise over: no verdict, no hint shown, the solution locked again."""
+        self.status.pop(exercise_id, None)
+        self.hints.pop(exercise_id, None)
+        self.ever_passed.discard(exercise_id)
+        self.save()
+
     def next_hint(self, exercise_id: str, available: int) -> int:
         """Reveal one more hint; return how many are shown now (at most available)."""
         shown = min(self.hints.get(exercise_id, 0) + 1, available)

@@ -1,34 +1,30 @@
-"""`factorlab reset ID`: restore an exercise's starter files from the course's git history."""
+"""`factorlab reset ID`: restore an exercise's starter as the course shipped it, and forget its progress."""
 
 from __future__ import annotations
 
-import subprocess
-
 from .. import catalogue as cat
+from ..progress import Progress
+from ..starters import StarterError, restore
 from . import UsageError, ready_exercise
-
-
-def _git(root, *args) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30)
 
 
 def run(args) -> int:
     catalogue = cat.load()
     exercise = ready_exercise(catalogue, args.id)
     rel = exercise.starter.relative_to(catalogue.root).as_posix()
-    if _git(catalogue.root, "ls-files", "--error-unmatch", rel).returncode != 0:
-        raise UsageError(f"cannot reset {rel}: expected the course to be a git checkout that tracks it")
     if not args.yes:
         try:
-            answer = input(f"Restore {rel} to the starter? Your changes there will be lost. [y/N] ")
+            answer = input(f"Restore {rel} to the starter the course shipped? Your changes there will be lost "
+                           "(what you committed stays in git's history). [y/N] ")
         except EOFError:
             answer = ""
         if answer.strip().lower() not in ("y", "yes"):
             print("Nothing changed.")
             return 1
-    for step in (("checkout", "HEAD", "--", rel), ("clean", "-fdq", "--", rel)):
-        done = _git(catalogue.root, *step)
-        if done.returncode != 0:
-            raise UsageError(f"git {step[0]} failed: {done.stderr.strip()}")
-    print(f"{rel} is back to the starter.")
+    try:
+        source = restore(catalogue, exercise)
+    except StarterError as exc:
+        raise UsageError(f"cannot reset {rel}: {exc}; expected a git clone of the course") from None
+    Progress.load(catalogue.root).forget(exercise.id)
+    print(f"{rel} is back to the starter the course shipped ({source}); its progress and hints start over.")
     return 0
