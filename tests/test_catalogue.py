@@ -76,3 +76,10 @@ def test_a_solution_must_pass_every_check_up_to_its_own(course):
     assert through[0] == "codebase.git_repository" and through[-1] == course.get("03").checks[-1]
     assert len(through) == sum(len(course.get(n).checks) for n in ("01", "02", "03"))
     assert course.app_file == "shortly.py"
+
+
+def test_the_starters_as_shipped_are_recorded(course):
+    from factorlab.starters import tree_of
+
+    stale = [ex.id for ex in course.exercises if ex.ready and tree_of(course, ex) != ex.starter_tree]
+    assert not stale, f"run `python -m factorlab.dev.starters` and commit exercises.toml: stale {stale}"

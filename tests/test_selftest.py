@@ -102,10 +102,13 @@ def test_reset_brings_back_the_shipped_starter_after_the_learner_committed(tmp_p
     done = run_cli("reset", "01", "--yes", env=env, cwd=clone)
     assert done.returncode == 0, done.stderr
     assert "back to the starter the course shipped" in done.stdout and "solved 01" not in done.stdout
-    shipped = subprocess.run(["git", "-C", str(clone), "status", "--porcelain", "--", f"exercises/{exercise.id}"],
-                             capture_output=True, text=True).stdout
-    differs = subprocess.run(["git", "-C", str(clone), "diff", "--stat", "HEAD~1", "--", f"exercises/{exercise.id}"],
-                             capture_output=True, text=True).stdout
-    assert not differs, f"exercises/{exercise.id} differs from the commit the course shipped:\n{differs}"
-    assert "??" not in shipped, f"files the learner added are still there:\n{shipped}"
+    def git(*args: str) -> bytes:
+        return subprocess.run(["git", "-C", str(clone), *args], capture_output=True, check=True).stdout
+
+    shipped = git("ls-tree", "-r", "--name-only", "-z", "HEAD~1", "--", f"exercises/{exercise.id}").decode()
+    shipped = sorted(name for name in shipped.split("\0") if name)
+    now = sorted(p.relative_to(clone).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert now == shipped, "the folder does not hold exactly the files the course shipped"
+    for name in shipped:
+        assert (clone / name).read_bytes() == git("show", f"HEAD~1:{name}"), f"{name} is not as shipped"
     assert "01_codebase" not in (clone / ".factorlab" / "progress.json").read_text()
