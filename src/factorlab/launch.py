@@ -23,12 +23,19 @@ def load_app(spec):
     return app() if call else app
 
 
+def stop(signum, frame):
+    """Exit cleanly on SIGTERM. A second SIGTERM (GNU timeout in a container passes it on to its whole group)
+    is ignored from then on: arriving while the interpreter shuts down, it would kill it with code 143."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(0)
+
+
 def main(argv):
     port = argv[2] if len(argv) == 3 else os.environ.get("PORT")
     if len(argv) not in (2, 3) or not port:
         print("usage: launch.py MODULE:ATTR [PORT]  (or set PORT)", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # as PID 1 in a container, SIGTERM is ignored otherwise
+    signal.signal(signal.SIGTERM, stop)  # as PID 1 in a container, SIGTERM is ignored otherwise
     app = load_app(argv[1])
     from werkzeug.serving import make_server
 

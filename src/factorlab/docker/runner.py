@@ -12,6 +12,7 @@ import io
 import os
 import shutil
 import tarfile
+import tempfile
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -235,6 +236,7 @@ class DockerRunner:
         self.used = False
         self.notes: list[str] = []  # containers are isolated from each other: nothing to note
         self._apps: list[ContainerApp] = []
+        self._toolboxes: dict[str, object] = {}  # image -> a container waiting for one-off commands
         self._mounts: list[str] = []
         self._dirs: list[Path] = []
 
@@ -243,7 +245,9 @@ class DockerRunner:
         return len(self._apps)
 
     def _scratch(self, prefix: str) -> Path:
-        root = files.scratch(prefix)
+        # In the temp folder, which every user can reach: the container's user sees a shared folder at the same
+        # path, and could not pass through a home such as /root on the way.
+        root = Path(tempfile.mkdtemp(prefix=prefix))
         self._dirs.append(root)
         return root
 
@@ -254,6 +258,10 @@ class DockerRunner:
         path = self._scratch("factorlab-shared-")
         path.chmod(0o777)  # the app runs as an unprivileged user of its own
         self._mounts.append(str(path))
+        for box in self._toolboxes.values():  # made before this folder existed: it would not see it
+            self.session.stop(box)
+            self.session.remove(box)
+        self._toolboxes.clear()
         return path
 
     def _launch(self, env: dict[str, str] | None, folder: Path, network: str,
@@ -301,19 +309,45 @@ class DockerRunner:
         app.stop()
         return Exit(code, app.output(), probe["serving"])
 
+    def _toolbox(self, folder: Path):
+        """A container of folder's image that waits, on host networking with the shared folders mounted, for
+        one-off commands to be run in it (docker exec): a box of the app where an operator types commands."""
+        image = self.session.image_for(folder)
+        if image not in self._toolboxes:
+            self.used = True
+            self._toolboxes[image] = self.session.run(image, {}, free_port(), network="host", mounts=self._mounts,
+                                                      command=["-c", "import time; time.sleep(10 ** 6)"])
+        return self._toolboxes[image]
+
     def run_command(self, args: list[str], env: dict[str, str] | None = None, *,
                     timeout: float = COMMAND_TIMEOUT, workspace: Path | None = None) -> Exit:
-        """Run `python ARGS` in a container of the app's image (host networking: it may need the services)."""
-        app = self._launch(env, workspace or self.source, "host", command=args)
-        wait_until(lambda: self._exited(app), timeout)
-        code = self.session.status(app.container)[1]
-        app.stop()
-        return Exit(code, app.output())
+        """Run `python ARGS` in the app's folder of a container of its image (host networking: it may need the
+        services), as the app's user; the output is read to its end."""
+        box = self._toolbox(workspace or self.source)
+        api = self.session.client.api
+        limit = max(1, int(timeout))
+        run = api.exec_create(box.id, ["timeout", "-s", "KILL", str(limit), "python", *args], environment=env or {},
+                              workdir=CODE_DIR, user=APP_USER)
+        output = BoundedOutput()
+        stream = api.exec_start(run["Id"], stream=True)
+        try:
+            for chunk in stream:
+                output.feed(chunk)
+        finally:
+            stream.close()
+            for part in (getattr(stream, "_response", None), getattr(getattr(stream, "_response", None), "raw", None)):
+                getattr(part, "close", lambda: None)()
+        code = api.exec_inspect(run["Id"]).get("ExitCode")
+        return Exit(None if code == 137 else code, output.text())
 
     def close(self) -> None:
         for app in self._apps:
             app.stop()
         self._apps.clear()
+        for box in self._toolboxes.values():
+            self.session.stop(box)
+            self.session.remove(box)
+        self._toolboxes.clear()
         for root in self._dirs:
             shutil.rmtree(root, ignore_errors=True)
         self._dirs.clear()
