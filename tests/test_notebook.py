@@ -73,7 +73,7 @@ def test_check_button_says_plainly_when_no_engine_answers(monkeypatch, tmp_path,
     assert "no Docker engine answers here" in where.value and "--runner docker" in where.value
     button.click()
     out = capsys.readouterr().out
-    assert "01_codebase: 3 passed" in out and "no container needed" not in out
+    assert f"01_codebase: {len(nb.course().get('01').checks)} passed" in out and "no container needed" not in out
 
 
 @pytest.mark.docker
@@ -85,7 +85,7 @@ def test_check_button_offers_containers_when_an_engine_answers(capsys):
     button.click()
     out = capsys.readouterr().out
     assert "Checking solutions/01_codebase in containers" in out
-    assert "01_codebase: 3 passed" in out and "no container needed" in out
+    assert f"01_codebase: {len(nb.course().get('01').checks)} passed" in out and "no container needed" in out
 
 
 def test_a_browser_shares_its_cookies_across_apps_and_kill_stops_one(tmp_path, capsys, no_leftovers):

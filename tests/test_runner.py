@@ -1,5 +1,6 @@
 """The local runner and the check loop, on the tiny fake course."""
 
+import pathlib
 import time
 
 import pytest
@@ -101,3 +102,51 @@ def test_kill_ends_the_app_without_its_clean_up(tmp_path, no_leftovers):
         app.kill()
         assert app.process.poll() == -9
         assert not (app.workspace / "clean-up-ran").exists()
+
+
+# An app that leaves a file in /tmp and says which files it found there.
+LEAVES_A_FILE_IN_TMP = ("import os, pathlib\nfrom flask import Flask\napp = Flask(__name__)\n"
+                        "@app.get('/')\ndef home():\n"
+                        "    seen = sorted(p.name for p in pathlib.Path('/tmp').glob('factorlab-probe-*'))\n"
+                        "    pathlib.Path(f'/tmp/factorlab-probe-{os.getpid()}').touch()\n"
+                        "    return ' '.join(seen) or 'nothing'\n")
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_instances_do_not_share_tmp_and_an_app_kept_in_tmp_still_runs(tmp_path, warm, no_leftovers):
+    from factorlab.runners import isolation
+
+    (tmp_path / "shortly.py").write_text(LEAVES_A_FILE_IN_TMP)
+    session = LocalSession()
+    session.prepare(tmp_path) if warm else None
+    try:
+        with session.runner(tmp_path) as runner:
+            first, second = runner.start({}), runner.start({})
+            assert first.get("/").text == "nothing"
+            if isolation.prefix(first.workspace) is None:
+                pytest.skip("this machine cannot give processes a /tmp of their own")
+            assert second.get("/").text == "nothing" and not runner.notes
+            assert not list(pathlib.Path("/tmp").glob("factorlab-probe-*"))
+            # an app whose own folder is under /tmp keeps it, and is said not to be isolated
+            app = runner.start({}, workspace=tmp_path)
+            assert app.get("/").status_code == 200 and runner.notes == [isolation.NOT_ISOLATED]
+    finally:
+        session.close()
+        for left in pathlib.Path("/tmp").glob("factorlab-probe-*"):
+            left.unlink()
+
+
+def test_the_warm_python_reports_each_exit_however_quick(tmp_path, no_leftovers):
+    from factorlab.runners import warm
+
+    warm.hold()
+    try:
+        assert warm.available()
+        for n in range(40):  # the server's "pid" and "exit" lines often arrive in one piece
+            proc = warm.WarmProcess.start(["-c", f"print({n}); raise SystemExit({n % 4})"], cwd=str(tmp_path),
+                                          env={"PATH": "/usr/bin:/bin"}, isolate=False)
+            assert proc.wait(30) == n % 4
+            proc.stop()
+            assert proc.text().strip() == str(n)
+    finally:
+        warm.release()

@@ -14,9 +14,13 @@ TIMEOUT = 10.0
 class Client:
     """One visitor: a requests.Session whose cookies go to every app on 127.0.0.1, whatever its port."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_cookies: bool = False) -> None:
         self.session = requests.Session()
         self.session.trust_env = False  # no proxy between the check and a loopback app
+        # keep_cookies: send every cookie again whatever its Expires says, as a copied cookie would be: what
+        # the app then refuses, it refuses itself (and a cookie whose Expires the app rounded down to the
+        # second is not lost a moment after it was set)
+        self.keep_cookies = keep_cookies
 
     @property
     def cookies(self):
@@ -29,10 +33,14 @@ class Client:
         kwargs.setdefault("timeout", TIMEOUT)
         kwargs.setdefault("allow_redirects", False)
         try:
-            return self.session.request(method, app.url + path, **kwargs)
+            answer = self.session.request(method, app.url + path, **kwargs)
         except requests.RequestException as exc:
             raise AppFailed(f"{method} {path} got no answer from the app ({type(exc).__name__})"
                             f"{app.last_words()}") from None
+        if self.keep_cookies:
+            for cookie in self.session.cookies:
+                cookie.expires = None
+        return answer
 
     def get(self, app, path: str, **kwargs) -> requests.Response:
         return self.request(app, "GET", path, **kwargs)

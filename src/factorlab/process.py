@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 OUTPUT_LIMIT = 64 * 1024
-# The address space an app started here may use: plenty for a web app, and it turns an app that allocates
+# The address space an app started here may use: plenty for a web app (about 300 MiB), and it turns an app that allocates
 # without bound into a MemoryError instead of a machine (or a 2 GiB Binder) running out of memory.
-MEMORY_LIMIT = 2 * 1024 ** 3
+MEMORY_LIMIT = 1024 ** 3
 MARKER = "FACTORLAB_RUN_ID"
 _PR_SET_PDEATHSIG = 1
 

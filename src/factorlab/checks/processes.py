@@ -14,9 +14,11 @@ import base64
 import json
 import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..http import Client
+from ..runners import ServingApp
 from ..testpage import TestPage
 from . import CheckContext, CheckFailed, check
 from .app import REQUIRED_APP_ENV, clicks, clicks_text, create_link, follow, recent, shorten
@@ -173,8 +175,8 @@ def _leftovers(store, sid: str | None, codes: list[str]) -> list[str]:
        timeout=60)
 def session_expiry(ctx: CheckContext) -> str:
     """With SHORTLY_SESSION_LIFETIME=1, with and without REDIS_URL: a new link is listed by GET /api/recent at
-    once, and no longer a little after the lifetime since the last visit: not to the client, not when its old
-    session cookie is sent again (the app itself refuses it), and nothing of the session is left in Redis."""
+    once, and no longer a little after the lifetime since the last visit, though the client still sends its
+    session cookie (the app itself refuses it), and nothing of the session is left in Redis."""
     shared = ctx.runner.shared_dir()
     with redis_server() as redis:
         base = {**REQUIRED_APP_ENV, LIFETIME_VAR: str(LIFETIME)}
@@ -184,48 +186,58 @@ def session_expiry(ctx: CheckContext) -> str:
         for env in configs.values():
             set_up(ctx, env)
         apps = {label: ctx.runner.start(env) for label, env in configs.items()}
-        browsers = {label: Client() for label in configs}
-        try:
-            with TestPage() as page:
-                cookies, made, last_answer = {}, {}, 0.0
-                for label, app in apps.items():
-                    browser, where = browsers[label], f"the instance {label}"
-                    made[label] = create_link(app, page.url("/short-lived"), client=browser, where=where)["code"]
-                    if made[label] not in recent(app, client=browser, where=where):
-                        raise CheckFailed(f"Seen: {label} and {LIFETIME_VAR}={LIFETIME}, GET /api/recent right "
-                                          "after a new link did not list it.\nExpected: the new link, listed for the "
-                                          f"{LIFETIME} s the session lasts.")
-                    cookies[label] = {cookie.name: cookie.value for cookie in browser.cookies}
-                    last_answer = time.time()
-                _wait_past_lifetime(last_answer)
-                for label, app in apps.items():
-                    where = f"the instance {label}"
-                    if recent(app, client=browsers[label], where=where):
-                        raise CheckFailed(f"Seen: {label} and {LIFETIME_VAR}={LIFETIME}, GET /api/recent still "
-                                          f"listed the link more than {LIFETIME} s after the client's last visit.\n"
-                                          f"Expected: an empty list: the session ends {LIFETIME} s after the last "
-                                          "visit. A session that never ends keeps its data for good, in the process "
-                                          "or the store, and anyone holding its cookie keeps it too.")
-                    with Client() as replay:
-                        replay.cookies.update(cookies[label])
-                        if recent(app, client=replay, where=where):
-                            raise CheckFailed(f"Seen: {label} and {LIFETIME_VAR}={LIFETIME}, the client saw no "
-                                              f"recent links after {LIFETIME} s, but its old session cookie, sent "
-                                              "again, still gave them.\nExpected: the app itself refuses a session "
-                                              "older than its lifetime (Flask does, given app.permanent_session_"
-                                              "lifetime), not only the browser: a copied cookie must not live forever.")
-            with redis.client() as store:
-                left = _leftovers(store, _session_id(cookies["with REDIS_URL"].get("session")),
-                                  [made["with REDIS_URL"]])
-            if left:
-                raise CheckFailed(f"Seen: with REDIS_URL and {LIFETIME_VAR}={LIFETIME}, Redis still holds "
-                                  f"{listing(left, 2)} after the session ended.\nExpected: what Redis keeps for a "
-                                  "session expires with it (EXPIRE), or it outlives every session for good.")
-        finally:
-            for browser in browsers.values():
-                browser.close()
+        with TestPage() as page:
+            visits = {label: _visit(app, page, label) for label, app in apps.items()}
+            _wait_past_lifetime(max(visit.last_answer for visit in visits.values()))
+            for label, app in apps.items():
+                with visits[label].browser as browser:
+                    if recent(app, client=browser, where=f"the instance {label}"):
+                        raise CheckFailed(
+                            f"Seen: {label} and {LIFETIME_VAR}={LIFETIME}, GET /api/recent with the session "
+                            f"cookie still listed the link more than {LIFETIME} s after the client's last visit."
+                            f"\nExpected: an empty list: the app refuses a session older than its lifetime "
+                            "(Flask does, given app.permanent_session_lifetime and session.permanent), and what it "
+                            "kept for the session expires with it. A session that never ends keeps its data for "
+                            "good, and anyone holding a copy of its cookie keeps it too.")
+        with redis.client() as store:
+            visit = visits["with REDIS_URL"]
+            left = _leftovers(store, _session_id(visit.cookies.get("session")), [visit.code])
+        if left:
+            raise CheckFailed(f"Seen: with REDIS_URL and {LIFETIME_VAR}={LIFETIME}, Redis still holds "
+                              f"{listing(left, 2)} after the session ended.\nExpected: what Redis keeps for a "
+                              "session expires with it (EXPIRE), or it outlives every session for good.")
     return (f"with {LIFETIME_VAR}={LIFETIME}, with and without REDIS_URL, the session ended {LIFETIME} s after the "
-            "last visit, the app refused the old cookie, and Redis kept nothing of it")
+            "last visit, the app refused its cookie, and Redis kept nothing of it")
+
+
+@dataclass
+class _Visit:
+    browser: Client
+    code: str
+    cookies: dict
+    last_answer: float
+
+
+def _visit(app: ServingApp, page: TestPage, label: str, attempts: int = 5) -> _Visit:
+    """A visitor makes a link and sees it listed at once. Listed or not is only a verdict when the listing
+    answered within the lifetime of the visit that made the link; on a machine too busy for that, visit again."""
+    where = f"the instance {label}"
+    for _ in range(attempts):
+        browser = Client(keep_cookies=True)
+        asked = time.time()
+        code = create_link(app, page.url("/short-lived"), client=browser, where=where)["code"]
+        listed = recent(app, client=browser, where=where)
+        last_answer = time.time()
+        if code in listed:
+            return _Visit(browser, code, {cookie.name: cookie.value for cookie in browser.cookies}, last_answer)
+        browser.close()
+        if last_answer - asked < LIFETIME:
+            raise CheckFailed(f"Seen: {label} and {LIFETIME_VAR}={LIFETIME}, GET /api/recent right after a new "
+                              f"link did not list it.\nExpected: the new link, listed for the {LIFETIME} s the "
+                              "session lasts.")
+    raise CheckFailed(f"Seen: this machine was too busy to ask {label} for its recent links within "
+                      f"{LIFETIME} s of making one, {attempts} times.\nExpected: try the check again when the "
+                      "machine is less busy.")
 
 
 def _is_container(value: ast.AST) -> bool:

@@ -14,33 +14,45 @@ import shutil
 import subprocess
 import threading
 
+# The temporary folders an instance gets empty copies of, and their sizes.
+TEMP_FOLDERS = (("/tmp", "64m"), ("/var/tmp", "64m"), ("/dev/shm", "16m"))
 # Inside the new namespace: empty temporary folders, the parent-death signal armed again (entering a user
-# namespace clears it), then the app.
-# (Programs by their full paths: the app's PATH may hold nothing but a clean virtual environment.)
-MOUNTS = ("{mount} -t tmpfs -o size=64m tmpfs /tmp && {mount} -t tmpfs -o size=64m tmpfs /var/tmp && "
-          "{{ {mount} -t tmpfs -o size=16m tmpfs /dev/shm 2>/dev/null || true; }} && "
-          'exec {setpriv} --pdeathsig KILL -- "$@"')
+# namespace clears it), then the app. (Programs by their full paths: the app's PATH may hold nothing but a
+# clean virtual environment; a /dev/shm that cannot be replaced is left as it is.)
+MOUNT = "{mount} -t tmpfs -o size={size} tmpfs {folder}"
+EXEC = 'exec {setpriv} --pdeathsig KILL -- "$@"'
 NOT_ISOLATED = ("note: on this machine the instances shared /tmp and /dev/shm, which separate machines would not "
                 "(a container check isolates them)")
 _probe: dict[str, list[str] | None] = {}
 _lock = threading.Lock()
 
 
-def _candidate() -> list[str] | None:
+def replaceable(workspace: str | os.PathLike) -> list[tuple[str, str]]:
+    """The temporary folders that can be replaced for an app in `workspace`: not one that holds the app
+    itself (an app copied under /tmp keeps the /tmp it is in)."""
+    where = os.path.realpath(workspace)
+    return [(folder, size) for folder, size in TEMP_FOLDERS
+            if not (where == folder or where.startswith(folder.rstrip("/") + "/"))]
+
+
+def _candidate(folders) -> list[str] | None:
     tools = {tool: shutil.which(tool) for tool in ("unshare", "setpriv", "mount", "sh")}
     if not all(tools.values()):
         return None
     user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
-    script = MOUNTS.format(mount=tools["mount"], setpriv=tools["setpriv"])
+    mounts = [MOUNT.format(mount=tools["mount"], size=size, folder=folder)
+              + (" 2>/dev/null || true" if folder == "/dev/shm" else "") for folder, size in folders]
+    script = " && ".join([*(f"{{ {m}; }}" if m.endswith("true") else m for m in mounts),
+                          EXEC.format(setpriv=tools["setpriv"])])
     return [tools["unshare"], "--mount", "--propagation", "private", *user, "--", tools["sh"], "-c", script, "sh"]
 
 
-def prefix() -> list[str] | None:
-    """The command that runs argv in a mount namespace with private temporary folders, or None where this
-    machine cannot (found out once, by trying)."""
+def prefix(workspace: str | os.PathLike | None = None) -> list[str] | None:
+    """The command that runs argv, started in `workspace`, in a mount namespace with private temporary folders;
+    None where this machine cannot (found out once, by trying) or the app lives in a temporary folder."""
     with _lock:
         if "prefix" not in _probe:
-            found = _candidate()
+            found = _candidate(TEMP_FOLDERS)
             if found:
                 try:
                     done = subprocess.run([*found, "sh", "-c", "test -z \"$(ls -A /tmp)\" && echo isolated"],
@@ -49,4 +61,7 @@ def prefix() -> list[str] | None:
                 except (OSError, subprocess.SubprocessError):
                     found = None
             _probe["prefix"] = found
-        return _probe["prefix"]
+        if _probe["prefix"] is None:
+            return None
+    folders = TEMP_FOLDERS if workspace is None else replaceable(workspace)
+    return _candidate(folders) if len(folders) == len(TEMP_FOLDERS) else None

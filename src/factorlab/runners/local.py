@@ -17,7 +17,7 @@ from pathlib import Path
 from .. import cleanenv, files
 from ..http import Client
 from ..process import Process, free_port, wait_for_port
-from . import isolation
+from . import isolation, warm
 from . import (COMMAND_TIMEOUT, LAUNCH, READY_TIMEOUT, WRITTEN_LIMIT, AppFailed, Exit, ServingApp, base_env,
                not_serving)
 
@@ -63,9 +63,10 @@ class LocalRunner:
     name = "local"
     untouched_note = ""
 
-    def __init__(self, source: Path, app: str = "shortly:app"):
+    def __init__(self, source: Path, app: str = "shortly:app", *, warm_python: bool = False):
         self.source = Path(source)
         self.app = app
+        self.warm = warm_python  # start `python ...` as forks of the session's warm Python (runners.warm)
         self.used = False
         self.notes: list[str] = []  # what this machine could not give the instances (see runners.isolation)
         self._apps: list[RunningApp] = []
@@ -98,13 +99,24 @@ class LocalRunner:
 
     def _spawn(self, argv: list[str], env: dict[str, str] | None, workspace: Path,
                extra: dict[str, str] | None = None) -> Process:
-        merged = {**self._private_env(workspace), **(extra or {}), **(env or {})}
-        isolated = isolation.prefix()
-        if isolated is None and isolation.NOT_ISOLATED not in self.notes:
-            self.notes.append(isolation.NOT_ISOLATED)
-        process = Process.start([*(isolated or []), *argv], cwd=str(workspace), env=base_env(merged))
+        merged = base_env({**self._private_env(workspace), **(extra or {}), **(env or {})})
+        process = None
+        if self.warm and argv[0] == sys.executable and warm.available():
+            try:
+                process = warm.WarmProcess.start(argv[1:], cwd=str(workspace), env=merged, isolate=True)
+                self._note(process.isolated)
+            except OSError:
+                process = None  # the warm Python is gone: start a cold one
+        if process is None:
+            isolated = isolation.prefix(workspace)
+            self._note(isolated is not None)
+            process = Process.start([*(isolated or []), *argv], cwd=str(workspace), env=merged)
         self._processes.append(process)
         return process
+
+    def _note(self, isolated: bool) -> None:
+        if not isolated and isolation.NOT_ISOLATED not in self.notes:
+            self.notes.append(isolation.NOT_ISOLATED)
 
     def _clean_python(self, workspace: Path) -> tuple[str, dict[str, str]]:
         """A venv built from the workspace's requirements.txt alone, and a PATH with nothing else on it."""
@@ -181,19 +193,26 @@ class LocalRunner:
 
 
 class LocalSession:
-    """The local runner's session: one runner per check, nothing shared between them."""
+    """The local runner's session: one runner per check; the warm Python they share while the session lasts."""
 
     name = "local"
 
     def __init__(self, app: str = "shortly:app"):
         self.app = app
         self.kept: list[str] = []
+        self._holding = False
 
     def prepare(self, folder: Path) -> None:
-        """Nothing to do ahead: the clean venv a check may need is built (and cached) by that check."""
+        """Start the warm Python (its imports run while the first checks read the folder); the clean venv a check
+        may need is built (and cached) by that check."""
+        if not self._holding:
+            warm.hold()
+            self._holding = True
 
     def runner(self, folder: Path) -> LocalRunner:
-        return LocalRunner(folder, self.app)
+        return LocalRunner(folder, self.app, warm_python=self._holding)
 
     def close(self) -> None:
-        pass
+        if self._holding:
+            self._holding = False
+            warm.release()
