@@ -76,14 +76,18 @@ class ContainerApp(ServingApp):
             pass
 
     def stop(self) -> int | None:
-        """SIGTERM (docker stop), SIGKILL after a grace period, keep its logs, remove the container."""
+        """SIGTERM (docker stop), SIGKILL after a grace period, keep its logs. The stopped container stays
+        until the runner closes: what it wrote is read from it only if a check asks (docker diff is slow)."""
         self.client.close()
         if self._logs is None:
             self.exit_code = self.session.stop(self.container)
             self._logs = self.session.logs(self.container)  # the container has exited: its logs are complete
-            self.written()  # read before the container goes
-            self.session.remove(self.container)
         return self.exit_code
+
+    def remove(self) -> None:
+        """Stop it and remove its container (the runner does, when it closes)."""
+        self.stop()
+        self.session.remove(self.container)
 
 
 class DockerSession:
@@ -342,7 +346,7 @@ class DockerRunner:
 
     def close(self) -> None:
         for app in self._apps:
-            app.stop()
+            app.remove()
         self._apps.clear()
         for box in self._toolboxes.values():
             self.session.stop(box)
