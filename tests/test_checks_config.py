@@ -1,11 +1,15 @@
 """Factor III: the code and text analyses behind the checks, on small folders (the mutation suite runs the
 checks themselves against wrong and right variants of the solution)."""
 
+import re
+
 import pytest
 
 from factorlab.checks import CheckContext
-from factorlab.checks.config import deploy_name_switches, deploy_named_files, read_env_file
+from factorlab.checks.config import deploy_name_switches, deploy_named_files, deploy_sections, edits_code, read_env_file
+from factorlab.checks.runbook import in_the_past
 from factorlab.checks.secret_scan import secret_findings
+from factorlab.checks.shell import commands
 from factorlab.checks.source import env_file_names, environment_reads
 from factorlab.runners.local import LocalRunner
 
@@ -105,3 +109,86 @@ def test_the_real_solution_reads_what_it_documents():
     assert set(environment_reads(ROOT / "solutions" / "03_config")) == {
         "SHORTLY_SECRET_KEY", "SHORTLY_DATABASE", "SHORTLY_PREVIEW_TOKEN", "SHORTLY_ADMIN_TOKEN", "SHORTLY_DEBUG",
         "SHORTLY_LOG_LEVEL"}
+
+
+@pytest.mark.parametrize("name, text, found", [
+    ("shortly.py", 'TOKENS = tuple(t for t in (TOKEN, "b7f3c9e1d2a8-oncall") if t)', True),
+    ("shortly.py", 'ADMIN_TOKENS = [os.environ.get("A"), "q8Zr2LxW7v1Nc4Tb"]', True),
+    ("shortly.py", 'x = 1  # ADMIN_TOKEN = "q8Zr2LxW7v1Nc4Tb"  # the old one', True),
+    ("shortly.py", "x = 1  # the old admin_token: q8Zr2LxW7v1Nc4Tb", True),
+    ("shortly.py", 'def purge():\n    """Prod\'s admin_token: 7Hq2-kd81-ZpW0."""', True),
+    ("shortly.py", '# ADMIN_TOKEN = app.config.get("ADMIN_TOKEN")\nx = 1', False),
+    ("shortly.py", 'SECRET_FIELDS = ("admin_token", "api_key")', False),
+    ("shortly.py", 'TOKEN = request.args.get("admin_token")', False),
+    ("notes.md", "SHORTLY_SECRET_KEY=replace-with-a-long-random-string", False),
+    ("notes.md", "SHORTLY_ADMIN_TOKEN=replace-me", False),
+    ("notes.md", "SHORTLY_ADMIN_TOKEN=fill-me-in", False),
+])
+def test_secrets_in_collections_comments_and_docstrings(tmp_path, name, text, found):
+    assert bool(findings(tmp_path, {name: text + "\n"})) is found
+
+
+@pytest.mark.parametrize("code, found", [
+    ("with open('/etc/hostname') as f:\n    PROD = f.read().startswith('prod-')\n", True),
+    ("from pathlib import Path\nNAME = Path('/proc/sys/kernel/hostname').read_text()\n", True),
+    ("import subprocess\nNAME = subprocess.check_output(['hostname'])\n", True),
+    ("import os\nif os.environ.get('HOSTNAME', '').startswith('prod-'):\n    LEVEL = 'WARNING'\n", True),
+    ("from flask import request\ndef f():\n    return request.host.split(':')[0] == 'shortly.example.com'\n", True),
+    ("from flask import request\ndef f():\n    host = request.host\n    return host.endswith('.example.com')\n", True),
+    ("from flask import request\ndef f(code):\n    return request.host_url + code\n", False),
+    ("import os\nURL = os.environ['DATABASE_URL']\nPG = URL.startswith('postgresql://')\n", False),
+    ("from flask import request\ndef f():\n    return request.headers.get('Content-Type') == 'application/json'\n", False),
+])
+def test_machine_names_and_addresses_are_read_as_code(tmp_path, code, found):
+    assert bool(deploy_name_switches(write_app(tmp_path / "app", {"shortly.py": code}))) is found
+
+
+@pytest.mark.parametrize("name, text, found", [
+    ("settings.toml", "[development]\nttl = 1\n[production]\nttl = 30\n", True),
+    ("config/settings.yml", "# ttl\nstaging:\n  ttl: 1\nproduction:\n  ttl: 30\n", True),
+    ("config.json", '{"envs": {"dev": {"ttl": 1}, "prod": {"ttl": 30}}}', True),
+    ("settings.ini", "[production]\nttl = 30\n[staging]\nttl = 1\n", True),
+    ("settings.toml", "[shortly]\ndatabase = 'shortly.db'\n", False),
+    ("settings.toml", "[production]\nttl = 30\n", False),
+    ("pyproject.toml", "[tool.hatch.envs.dev]\nx = 1\n[tool.hatch.envs.prod]\nx = 2\n", False),
+    ("settings.yml", "test:\n  a: 1\nlocal:\n  a: 2\n", False),
+])
+def test_settings_files_with_a_section_per_deploy(tmp_path, name, text, found):
+    assert bool(deploy_sections(write_app(tmp_path / "app", {name: text}))) is found
+
+
+def test_environment_reads_follow_aliases(tmp_path):
+    app = write_app(tmp_path / "app", {"shortly.py": (
+        "import os\nenv = os.environ\nget = os.environ.get\n"
+        "def load(environ=os.environ):\n    return environ.get('A1'), environ['A2']\n"
+        "x = env.get('A3')\ny = get('A4')\nif 'A5' in env:\n    pass\n"
+        "copy = dict(os.environ)\ncopy['PYTHONPATH'] = 'x'\nz = copy.get('NOT_READ')\n")})
+    assert set(environment_reads(app)) == {"A1", "A2", "A3", "A4", "A5"}
+
+
+@pytest.mark.parametrize("script, edits", [
+    ("sed -i 's/^DEBUG = .*/DEBUG = False/' shortly.py", True),
+    ("perl -pi -e 's/x/y/' shortly.py", True),
+    ("sed 's/x/y/' shortly.py > shortly.py.new && mv shortly.py.new shortly.py", True),
+    ("cp \"settings/$(hostname).py\" settings_local.py", True),
+    ("echo 'DEBUG = False' | tee -a shortly.py", True),
+    ("sed -i 's/^SHORTLY_DEBUG=.*/SHORTLY_DEBUG=false/' .env", False),
+    ("nohup .venv/bin/python shortly.py --daemon > /dev/null 2>&1 &", False),
+    ("cp .env.example .env", False),
+])
+def test_scripts_that_edit_the_code(script, edits):
+    assert any(edits_code(c) for c in commands(script)) is edits
+
+
+@pytest.mark.parametrize("text, past", [
+    ("The app picks the production settings on hosts named prod-*.", False),
+    ("On machines whose name starts with prod- the app switches to production settings automatically.", False),
+    ("Fine. (Until March the app picked the production settings on hosts named prod-*; that is gone.)", True),
+    ("The app no longer picks production settings by itself.", True),
+    ("The app does not pick production settings on hosts named prod-*.", True),
+    ("Nothing else changes. On hosts named prod-* the app picks the production settings.", False),
+])
+def test_the_runbook_may_tell_the_history(course, text, past):
+    pattern = course.get("03_config").runbook["retired"][0][0]
+    matches = list(re.finditer(pattern, text))
+    assert matches and all(in_the_past(text, m) for m in matches) is past

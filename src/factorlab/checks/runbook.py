@@ -28,6 +28,32 @@ def _text(ctx: CheckContext, name: str) -> str | None:
     return re.sub(r"<!--.*?-->", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
 
 
+# Where a sentence ends: . ! ? before a space, a blank line, a list item, a table row or a heading.
+SENTENCE_END = re.compile(r"[.!?](?=[\s)\"'`]|$)|\n[ \t]*\n|\n[ \t]*(?:[-*+|#]|\d+\.)\s")
+CLAUSE_START = re.compile(r"[,;:(\u2014]|\s-\s|\bbut\b")
+# Words that put a sentence in the past (how it used to be) ...
+PAST_WORDS = re.compile(r"(?i)\b(until|used to|no longer|not any ?more|anymore|previously|formerly|in the past|was|were|"
+                        r"gone|removed|deleted|retired|dropped|replaced|abandoned|got rid of)\b")
+# ... or deny it, before the words in their clause.
+DENIAL_WORDS = re.compile(r"(?i)\b(not|never|no|nothing|nor|neither|don't|doesn't|didn't|won't|isn't|aren't|cannot|"
+                          r"can't|stopped)\b")
+
+
+def in_the_past(text: str, match: re.Match) -> bool:
+    """Does the sentence holding a match tell how things were (until March, no longer, used to, gone), or deny
+    it (the app does not …, nothing is …) before the matched words in their clause? Then the runbook tells the
+    history of a fix, not what an operator must do now."""
+    ends = [m.end() for m in SENTENCE_END.finditer(text, 0, match.start())]
+    start = ends[-1] if ends else 0
+    after = SENTENCE_END.search(text, match.end())
+    sentence = text[start:after.start() if after else len(text)]
+    if PAST_WORDS.search(sentence):
+        return True
+    before = text[start:match.start()]
+    clauses = [m.end() for m in CLAUSE_START.finditer(before)]
+    return bool(DENIAL_WORDS.search(before[clauses[-1] if clauses else 0:]))
+
+
 def undocumented(ctx: CheckContext, name: str, reads: dict[str, str]) -> list[str]:
     """The variables the app reads that a file does not name: .env.example lists them as NAME=…, the runbook
     anywhere in its words."""
@@ -46,7 +72,7 @@ def runbook_truth(ctx: CheckContext, exercise_id: str, *, variables: bool = True
         raise CheckFailed(f"Seen: no {RUNBOOK} in the app's folder.\n{expected}")
     said = runbook_entries(ctx, exercise_id)
     for pattern, words in said.get("retired", []):
-        found = re.search(pattern, runbook)
+        found = next((m for m in re.finditer(pattern, runbook) if not in_the_past(runbook, m)), None)
         if found:
             line = runbook.count("\n", 0, found.start()) + 1
             raise CheckFailed(f"Seen: {RUNBOOK}:{line} still says {words}.\n{expected}")

@@ -8,20 +8,29 @@ the legacy app is known to have leaked (once committed, a secret is burned). Pla
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 from pathlib import Path
+from typing import Iterator
 
 from .. import files
 from . import CheckContext
-from .source import Module, constant_text, parse, rel, strings, target_names, text_files
+from .source import Module, _parse_text, constant_text, parse, rel, strings, target_names, text_files
 
 SECRET_WORDS = (r"(secret|token|passw(or)?d|passwd|\bpwd\b|api_?key|private_?key|access_?key|auth_?key|credential|"
                 r"signing_?key)")
 SECRET_NAME = re.compile(SECRET_WORDS, re.I)
+# A placeholder says what to put there (change-me, replace-with-…, <your token>, fill-me-in, generate-one):
+# an instruction, not a value.
 PLACEHOLDER = re.compile(r"(?i)change-?me|example|placeholder|your[-_ ]|<[^>]*>|^<|\$\{?\w|x{4,}|\.\.\.|^\*+$|dummy|"
-                         r"redacted|not[-_ ]a[-_ ]secret|^none$|^null$|^todo$")
+                         r"redacted|not[-_ ]a[-_ ]secret|^none$|^null$|^todo$|^tbd$|^fixme$|"
+                         r"replace|fill[-_ ]?(it|me|this)?[-_ ]?in|(^|[-_ ])set[-_ ]?(me|this|it)\b|"
+                         r"^(generate|random|insert|enter|paste|put|add|choose|pick)([-_ ]|$)|[-_ ]here$")
 # Values that name something rather than hide it: a variable, a header, a scheme.
-NAMES_A_THING = re.compile(r"^[A-Z][A-Z0-9_]*$|^(Authorization|Bearer|Basic|Token|token|password|secret|X-[\w-]+)$")
+# (a lower-case snake_case word that names a secret, such as admin_token or api_key, is a field's name too).
+NAMES_A_THING = re.compile(rf"^[A-Z][A-Z0-9_]*$|^(Authorization|Bearer|Basic|Token|token|password|secret|X-[\w-]+)$|"
+                           rf"^(?=[a-z_]*{SECRET_WORDS})[a-z]+(_[a-z]+)+$")
 DEFAULTING = {"get", "getenv", "setdefault", "pop"}
 TEXT_PATTERNS = [
     (re.compile(rf"(?i)[\"']?(?P<name>\w*{SECRET_WORDS}\w*)[\"']?\s*[:=]\s*[\"']?(?P<value>[^\"'\s#,}}]+)"),
@@ -62,23 +71,57 @@ def _mentions_secret(node: ast.AST) -> str | None:
     return None
 
 
+CONTAINERS = {"tuple", "list", "set", "frozenset", "dict", "sorted", "filter", "reversed"}
+
+
+def held_values(node: ast.AST) -> Iterator[ast.AST]:
+    """The expressions whose value an expression may take or hold: itself, either side of `or` and of `x if c
+    else y`, the elements of a tuple, list or set (also through tuple(…), list(…), a comprehension), and the
+    values of a dict. Not the arguments of other calls (os.environ.get("KEY") reads KEY, it holds no KEY)."""
+    yield node
+    if isinstance(node, ast.BoolOp):
+        children = node.values
+    elif isinstance(node, ast.IfExp):
+        children = [node.body, node.orelse]
+    elif isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        children = node.elts
+    elif isinstance(node, ast.Starred):
+        children = [node.value]
+    elif isinstance(node, ast.Dict):
+        children = node.values
+    elif isinstance(node, (ast.GeneratorExp, ast.ListComp, ast.SetComp)):
+        children = [node.elt, *(g.iter for g in node.generators)]
+    elif isinstance(node, ast.Call) and getattr(node.func, "id", None) in CONTAINERS:
+        children = node.args
+    else:
+        children = []
+    for child in children:
+        yield from held_values(child)
+
+
 def code_findings(path: Path, root: Path) -> list[str]:
-    """Secrets in a Python file, read as code."""
+    """Secrets in a Python file, read as code (its comments and docstrings read as text, or as code where a
+    comment is code put out of the way)."""
     module = Module.read(path)
     if module is None:
         return []
     where = rel(path, root)
+    return tree_findings(module, where) + prose_findings(module, path.read_text(errors="replace"), where)
+
+
+def tree_findings(module: Module, where: str, line_of=lambda n: n) -> list[str]:
+    """Secrets in a parsed module (line_of maps its line numbers to the file's)."""
     found = []
 
     def add(what: str, name: str, node: ast.AST) -> None:
-        found.append(f"{what} ({name}) at {where}:{getattr(node, 'lineno', '?')}")
+        line = getattr(node, "lineno", None)
+        found.append(f"{what} ({name}) at {where}:{line_of(line) if line else '?'}")
 
     for node in ast.walk(module.tree):
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names = [n for t in targets for n in target_names(t) if SECRET_NAME.search(n)]
-            values = [node.value] + (node.value.values if isinstance(node.value, ast.BoolOp) else [])
-            if names and any(is_secret_value(constant_text(v)) for v in values):
+            if names and any(is_secret_value(constant_text(v)) for v in held_values(node.value)):
                 add("a secret written in the code", names[0], node)
         elif isinstance(node, ast.Call):
             called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
@@ -86,12 +129,13 @@ def code_findings(path: Path, root: Path) -> list[str]:
                     and is_secret_value(constant_text(node.args[1])):
                 add("a built-in default for a secret", constant_text(node.args[0]), node)
             for keyword in node.keywords:
-                if keyword.arg and SECRET_NAME.search(keyword.arg) and is_secret_value(constant_text(keyword.value)):
+                if keyword.arg and SECRET_NAME.search(keyword.arg) and any(
+                        is_secret_value(constant_text(v)) for v in held_values(keyword.value)):
                     add("a secret written in the code", keyword.arg, node)
         elif isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values):
                 name = constant_text(key) if key is not None else None
-                if name and SECRET_NAME.search(name) and is_secret_value(constant_text(value)):
+                if name and SECRET_NAME.search(name) and any(is_secret_value(constant_text(v)) for v in held_values(value)):
                     add("a secret written in the code", name, node)
         elif isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
             name = _mentions_secret(node.values[0])
@@ -112,10 +156,40 @@ def code_findings(path: Path, root: Path) -> list[str]:
     return found
 
 
-def text_findings(text: str, where: str) -> list[str]:
+def _comments(text: str) -> Iterator[tuple[int, str]]:
+    """(line, text) of every comment of Python source, without its #."""
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type == tokenize.COMMENT:
+                yield token.start[0], token.string.lstrip("#").strip()
+    except (tokenize.TokenError, SyntaxError):
+        return
+
+
+def prose_findings(module: Module, text: str, where: str) -> list[str]:
+    """Secrets in a module's comments and docstrings: a comment that is code put out of the way (`# TOKEN =
+    "…"`) read as code, any other comment and every docstring read as text."""
+    found = []
+    for line, comment in _comments(text):
+        tree = _parse_text(comment, where) if comment else None
+        if tree is not None and any(isinstance(n, (ast.Assign, ast.AnnAssign, ast.Call, ast.Compare, ast.Dict))
+                                    for n in ast.walk(tree)):
+            found += tree_findings(Module(module.path, tree), where, lambda _, line=line: line)
+        else:
+            found += text_findings(comment, where, first_line=line)
+    for node in ast.walk(module.tree):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body \
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            found += text_findings(body[0].value.value, where, first_line=body[0].lineno)
+    return found
+
+
+def text_findings(text: str, where: str, first_line: int = 1) -> list[str]:
     """Secrets in a file read as text (config files, docs, scripts): KEY=value, key: value, URLs."""
     found = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), first_line):
         for pattern, what in TEXT_PATTERNS:
             for match in pattern.finditer(line):
                 if is_secret_value(match["value"]):

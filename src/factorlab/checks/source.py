@@ -183,16 +183,63 @@ def _key(node: ast.AST) -> str | None:
     return text if text and text.replace("_", "").isalnum() else None
 
 
+def environ_aliases(module: Module) -> dict[str, str]:
+    """Names the code binds to the environment or to a way of reading it, and what they stand for:
+    `env = os.environ` (os.environ), `get = os.environ.get` (os.environ.get), and a parameter that defaults
+    to one (`def load(environ=os.environ)`). Not a copy (`dict(os.environ)`): a script builds one to change it
+    for a program it starts."""
+    aliases: dict[str, str] = {}
+
+    def meaning(node: ast.AST | None) -> str | None:
+        if node is None:
+            return None
+        if isinstance(node, ast.Name) and node.id in aliases:
+            return aliases[node.id]
+        if isinstance(node, ast.Attribute) and meaning(node.value):
+            return f"{meaning(node.value)}.{node.attr}"
+        name = module.qualified(node)
+        return name if name and name.startswith(ENVIRON) else None
+
+    while True:
+        before = dict(aliases)
+        for node in ast.walk(module.tree):
+            pairs = []
+            if isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                pairs = [(t.id, node.value) for t in targets if isinstance(t, ast.Name)]
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                positional = [*node.args.posonlyargs, *node.args.args]
+                pairs = [*zip([a.arg for a in positional[len(positional) - len(node.args.defaults):]],
+                              node.args.defaults),
+                         *((a.arg, d) for a, d in zip(node.args.kwonlyargs, node.args.kw_defaults) if d is not None)]
+            for name, value in pairs:
+                found = meaning(value)
+                if found and name not in aliases:
+                    aliases[name] = found
+        if aliases == before:
+            return aliases
+
+
 def environment_reads(root: Path) -> dict[str, str]:
-    """Every environment variable the app's code reads, with where: os.environ[...], .get, getenv, `in`, and,
-    where the app loads config with from_prefixed_env("P"), each key it reads from app.config (P_KEY); plus
-    every name with that prefix the code spells out (in a message, say)."""
+    """Every environment variable the app's code reads, with where: os.environ[...], .get, getenv, `in`, also
+    through a name bound to them (`env = os.environ; env.get(...)`), and, where the app loads config with
+    from_prefixed_env("P"), each key it reads from app.config (P_KEY); plus every name with that prefix the
+    code spells out (in a message, say)."""
     found: dict[str, str] = {}
     for path in [p for p in app_files(root) if p.suffix == ".py"]:
         module = Module.read(path)
         if module is None:
             continue
         where = rel(path, root)
+        aliases = environ_aliases(module)
+
+        def qualified(node: ast.AST) -> str:
+            if isinstance(node, ast.Name) and node.id in aliases:
+                return aliases[node.id]
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
+                return f"{aliases[node.value.id]}.{node.attr}"
+            return module.qualified(node) or ""
+
         loads = [node for node in ast.walk(module.tree) if isinstance(node, ast.Call)
                  and isinstance(node.func, ast.Attribute) and node.func.attr == CONFIG_PREFIX]
         prefixes = [p for p in ([constant_text(n.args[0]) if n.args else "FLASK" for n in loads]
@@ -200,21 +247,22 @@ def environment_reads(root: Path) -> dict[str, str]:
         for node in ast.walk(module.tree):
             names = []
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
-                owner = module.qualified(node.func.value) or ""
-                called = module.qualified(node.func) or ""
+                owner = qualified(node.func.value)
+                called = qualified(node.func)
                 if owner in ENVIRON and node.func.attr in ("get", "setdefault", "pop") or called in ENVIRON:
                     names.append(_key(node.args[0]))
                 elif node.func.attr == "get" and _is_config(node.func.value) and prefixes:
                     names += [f"{p}_{_key(node.args[0])}" for p in prefixes if _key(node.args[0])]
-            elif isinstance(node, ast.Call) and module.qualified(node.func) in ENVIRON and node.args:
+            elif isinstance(node, ast.Call) and node.args and (qualified(node.func) in ENVIRON or qualified(
+                    node.func) in {f"{e}.{m}" for e in ENVIRON for m in ("get", "setdefault", "pop")}):
                 names.append(_key(node.args[0]))
             elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
-                if (module.qualified(node.value) or "") in ENVIRON:
+                if qualified(node.value) in ENVIRON:
                     names.append(_key(node.slice))
                 elif _is_config(node.value) and prefixes and _key(node.slice):
                     names += [f"{p}_{_key(node.slice)}" for p in prefixes]
             elif isinstance(node, ast.Compare) and any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops) \
-                    and any((module.qualified(c) or "") in ENVIRON for c in node.comparators):
+                    and any(qualified(c) in ENVIRON for c in node.comparators):
                 names.append(_key(node.left))
             for name in names:
                 if name and name not in PROCESS_VARIABLES:
