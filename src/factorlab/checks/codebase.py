@@ -11,28 +11,40 @@ import ast
 import difflib
 import re
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from .. import files
 from ..testpage import TestPage
-from . import CheckContext, CheckFailed, check
+from . import CheckContext, CheckFailed, check, shell
 from .app import create_link, shorten
 from .attached import serve
+from .runbook import said_as_history
 from .source import app_files, app_module_file, parse, python_files, rel, strings
 from .text import listing
 
-# Words that name a deploy or mark a copy, as they appear in file and folder names.
-ENV_WORDS = {"prod", "production", "staging", "stage", "stg", "dev", "development", "local", "live", "qa", "uat",
-             "preprod", "old", "backup", "bak", "copy", "new", "orig", "tmp"}
+# Words that name a deploy (prod-web-1, shortly-staging, prd), as they appear in file, folder, branch and host names.
+DEPLOY_WORDS = {"prod", "production", "prd", "prodn", "staging", "stage", "stg", "live", "qa", "uat", "preprod",
+                "canary", "beta", "demo", "sandbox", "perf"}
+# Words of a developer's own deploy: a file named for one is a copy, a branch named for one is work in progress
+# (12factor: a developer has commits not yet deployed).
+DEV_WORDS = {"dev", "development", "local"}
+# Words that mark a copy of a file.
+COPY_WORDS = {"old", "backup", "bak", "copy", "new", "orig", "tmp"}
+ENV_WORDS = DEPLOY_WORDS | DEV_WORDS | COPY_WORDS
 NAME_PARTS = re.compile(r"[A-Za-z0-9]+")
 SIMILARITY = 0.6  # of the lines of two files: above this, one is a copy of the other
 MIN_LINES = 30
-# Where a doc line says a copy is gone, it may name it.
-PAST = re.compile(r"(?i)\b(gone|removed|deleted|folded|merged|no longer|used to|was|were|retired|replaced)\b")
 # What a run of the app writes, and local config: none of it belongs in the repository.
 LOCAL_FILES = ["shortly.db", "shortly.log", "shortly.log.1", "shortly.pid", ".env", "__pycache__/shortly.cpython-311.pyc"]
+# Committed, these are data, a backup or a deploy's config rather than code: a database (shortly.db, shortly.db.bak,
+# shortly.sqlite3-journal), a backup or dump, a pid file, bytecode, and .env files (.env, .env.production, prod.env)
+# except the documented example.
+DATA_NAME = re.compile(r"(?i)\.(db|sqlite3?)([-.~]|$)|\.(pid|pyc|pyo|bak|backup|dump)$|~$")
+ENV_FILE = re.compile(r"(?i)^\.env$|^\.env\.|\.env$")
+EXAMPLE_WORDS = {"example", "sample", "template", "tmpl", "dist"}
 GIT_USER = ["-c", "user.name=factorlab", "-c", "user.email=factorlab@factorlab.invalid"]
 
 
@@ -78,12 +90,14 @@ def git_repository(ctx: CheckContext) -> str:
        hint="List what the app writes while it runs (shortly.db, shortly.log*, shortly.pid), Python's __pycache__/ "
             "and the local .env in .gitignore, and `git rm --cached` any of them already committed.")
 def code_only(ctx: CheckContext) -> str:
-    """Nothing a run writes (database, log, pid file, bytecode) and no local .env is committed; and after a run
+    """Nothing a run writes (database, log, pid file, bytecode), no backup of the data and no .env file of a deploy
+    (.env, .env.production; .env.example is documentation) is committed; and after a run
     left them in the folder, `git add -A` in it would take none of them: the folder's own .gitignore keeps
     them out (as it must wherever the code is cloned)."""
     committed = [name for name in _git(ctx.path, "ls-files", "-z").stdout.split("\0") if name and _local(name)]
     if committed:
-        raise CheckFailed(f"Seen: the repository holds {listing(committed)}, written by a run or local config.\n"
+        raise CheckFailed(f"Seen: the repository holds {listing(committed)}: data, a backup, a log or a deploy's "
+                          "config, not code.\n"
                           "Expected: only code: `git rm --cached` them and list them in .gitignore.")
     taken = _would_take(ctx.path)
     if taken:
@@ -94,9 +108,11 @@ def code_only(ctx: CheckContext) -> str:
 
 
 def _local(name: str) -> bool:
+    """Is a committed file data, a backup, a log or local config rather than code?"""
     path = Path(name)
-    return (path.name == ".env" or path.suffix in (".db", ".pid", ".pyc", ".sqlite", ".sqlite3")
-            or path.name.startswith("shortly.log") or "__pycache__" in path.parts)
+    env_file = ENV_FILE.search(path.name) and not set(_words(path.name)) & EXAMPLE_WORDS
+    return bool(env_file or DATA_NAME.search(path.name) or re.search(r"\.log(\.\d+)?$", path.name)
+                or path.name.startswith("shortly.log") or "__pycache__" in path.parts)
 
 
 def _would_take(folder: Path) -> list[str]:
@@ -171,33 +187,247 @@ def _all_text(folder: Path) -> list[tuple[Path, str]]:
     return found
 
 
-def _mentions_of_copies(ctx: CheckContext, copies_gone: set[str]) -> list[str]:
-    """Lines of the app's scripts and docs that name a per-environment copy of the app as something to run or
-    edit (a doc line may say it is gone)."""
+# How a doc or a string names Python code to run: a file (shortly_prod.py), a module (python -m shortly_prod,
+# --app shortly_prod, FLASK_APP=shortly_prod) or a WSGI app (gunicorn shortly_prod:app).
+MENTION = re.compile(r"(?:(?<![\w-])-m\s*|--app[=\s]+|\bFLASK_APP=)['\"]?([A-Za-z_][\w.]*)|([\w./-]+\.py)\b"
+                     r"|(?<![\w/.:-])([A-Za-z_][\w.]*):[A-Za-z_]\w*(?:\(\))?(?![\w/:])")
+SHELLS = re.compile(r"^#!.*\b(ba|z|da|k)?sh\b")
+PYTHONS = re.compile(r"^(python|pypy)[\d.]*$")
+# Servers that start a WSGI app named module:app, and the options that name it.
+SERVERS = {"gunicorn", "uwsgi", "waitress-serve", "uvicorn", "hypercorn", "flask", "mod_wsgi-express"}
+APP_OPTIONS = {"--app", "-A", "--module", "--wsgi-file", "--wsgi", "--call"}
+# git commands that make a work tree no commit of the history holds (a deploy of another commit is no copy: it
+# may lag behind), and those that do it when given files (git checkout origin/prod -- shortly.py).
+GIT_CHANGES = {"apply", "am", "cherry-pick", "merge", "rebase", "revert", "stash"}
+GIT_FILE_CHANGES = {"checkout", "restore"}
+COPIERS = {"cp", "mv", "ln", "install", "rsync", "scp", "curl", "wget", "tee", "dd"}
+
+
+def _module_file(mentioned: str) -> str:
+    """The file name of a module or file mention: shortly_prod → shortly_prod.py, pkg.shortly_prod →
+    shortly_prod.py, ./shortly_prod.py → shortly_prod.py."""
+    mentioned = mentioned.rstrip(".")
+    if mentioned.endswith(".py"):
+        return Path(mentioned).name
+    return mentioned.split(".")[-1] + ".py"
+
+
+def _mentions(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, file name) of each piece of Python code a text names to run."""
+    return [(m.start(), m.end(), _module_file(next(g for g in m.groups() if g))) for m in MENTION.finditer(text)]
+
+
+def _is_script(path: Path, text: str) -> bool:
+    return path.suffix in (".sh", ".bash") or bool(SHELLS.match(text)) or path.name == "Procfile"
+
+
+def _mentions_of_copies(ctx: CheckContext, is_copy) -> list[str]:
+    """Places in the app's scripts, docs and code that name a per-environment copy of the app as something to run
+    or edit (a doc may tell that it is gone, or warn against one)."""
     found = []
-    pattern = re.compile(r"[\w./-]+\.py\b")
     for path in app_files(ctx.path):
         name = rel(path, ctx.path)
+        text = files.text_of(path)
+        if text is None:
+            continue
         if path.suffix == ".py":  # code: the strings it runs with, not its comments
             tree = parse(path)
-            lines = [(getattr(node, "lineno", 0), value) for value, node in strings(tree)] if tree else []
+            texts = [(getattr(node, "lineno", 0), value, True) for value, node in strings(tree)] if tree else []
+        elif _is_script(path, text):  # a script: each line is a command, or a comment of its own
+            texts = [(number, line, line.lstrip().startswith("#"))
+                     for number, line in enumerate(text.splitlines(), 1)]
+        else:  # prose: a sentence may tell the story of the copy
+            texts = [(1, text, True)]
+        for number, value, prose in texts:
+            for start, end, base in _mentions(value):
+                if is_copy(base) and not (prose and said_as_history(value, start, end)):
+                    line = number + value.count("\n", 0, start)
+                    found.append(f"{name}:{line} names {base}")
+    return found
+
+
+def _script_commands(ctx: CheckContext) -> list[tuple[str, shell.Command, str]]:
+    """(script, command, condition) of every command of the app's shell scripts, with the condition of the deploy
+    it runs on ("" when it runs on every deploy)."""
+    found = []
+    for path in app_files(ctx.path):
+        text = files.text_of(path)
+        if text is None or path.suffix == ".py" or not _is_script(path, text):
+            continue
+        if path.name == "Procfile":  # web: gunicorn shortly:app
+            text = re.sub(r"(?m)^[\w-]+:\s*", "", text)
+        conditions = _deploy_conditions(text)
+        for command in shell.commands(text):
+            found.append((rel(path, ctx.path), command, conditions.get(command.line, "")))
+    return found
+
+
+def _deploy_conditions(text: str) -> dict[int, str]:
+    """For each logical line of a shell script that runs only on some deploys, the test that decides it: an if,
+    elif, case or `[ … ] &&` on the host's name or a deploy's name (if [[ "$(hostname)" == prod-* ]], case
+    "$DEPLOY_ENV" in production)); else branches count too (they run on the other deploys)."""
+    stack: list[str] = []
+    found: dict[int, str] = {}
+    for number, line in shell._logical_lines(text):
+        parts, subs = shell._split(line)
+        inline, seen = "", []
+        for part in parts:
+            words = part.split()
+            head = words[0] if words else ""
+            tested = part + (" " + " ".join(subs) if "SUBST" in part else "")
+            if head in ("if", "while", "until", "case"):
+                stack.append(tested)
+            elif head == "elif" and stack:
+                stack[-1] += " " + tested
+            elif head in ("[", "[[", "test"):
+                inline += " " + tested  # [ … ] && command: what follows on the line runs on its answer
+            elif stack and stack[-1].startswith("case") and re.match(r"^\(?[^()\s=]+\)", head):
+                stack[-1] += " " + head  # a case pattern: prod-*)
+            seen.append(" ".join(stack) + inline)
+            if head in ("fi", "done", "esac") and stack:
+                stack.pop()
+        deploy = [condition for condition in seen if _about_the_deploy(condition)]
+        if deploy:
+            found[number] = max(deploy, key=len).strip()
+    return found
+
+
+def _about_the_deploy(condition: str) -> bool:
+    """Does a test decide by the host's name or a deploy's name?"""
+    return bool(re.search(r"(?i)hostname|uname\s+(-\w*n|--nodename)|/etc/host|\bnode\(\)", condition)
+                or set(_words(condition)) & (DEPLOY_WORDS | {"development"}))
+
+
+CASE_PATTERN = re.compile(r"^\(?[^()\s=]+\)$")
+
+
+def _command_words(command: shell.Command) -> tuple[list[str], str]:
+    """A command's words from its program on, and the program, past a case pattern before it (prod-*) cmd)."""
+    words = list(command.words)
+    if words and CASE_PATTERN.match(words[0]):
+        words = shell.Command(words[1:], command.line, command.text).words
+    return words, (words[0].rsplit("/", 1)[-1] if words else "")
+
+
+def _python_starts(command: shell.Command) -> list[tuple[str, str]]:
+    """What Python code a command starts: ("file", path) or ("module", name)."""
+    words, program = _command_words(command)
+    started = [("module", w.split("=", 1)[1]) for w in command.argv if w.startswith("FLASK_APP=")]
+    args = words[1:]
+    if PYTHONS.match(program):
+        while args:
+            arg = args.pop(0)
+            module = arg[2:] if arg.startswith("-m") and len(arg) > 2 else (args.pop(0) if arg == "-m" and args else "")
+            if module:
+                program = module
+                break
+            if arg.startswith("-c"):
+                return started
+            if arg in ("-W", "-X"):
+                args = args[1:]
+            elif not arg.startswith("-"):
+                return started + [("file", arg)]
         else:
-            lines = list(enumerate((files.text_of(path) or "").splitlines(), 1))
-        doc = path.suffix.lower() in (".md", ".txt", ".rst", ".py")
-        for number, line in lines:
-            for mentioned in pattern.findall(line):
-                base = Path(mentioned).name
-                if base in copies_gone and not (doc and PAST.search(line)):
-                    found.append(f"{name}:{number} names {base}")
+            return started
+        apps = _served_apps(args)
+        return started + (apps if apps or program in SERVERS else [("module", program)])
+    if program in SERVERS:
+        return started + _served_apps(args)
+    return started
+
+
+def _served_apps(args: list[str]) -> list[tuple[str, str]]:
+    """The app a server's arguments name: --app shortly, --wsgi-file shortly.py, shortly:app."""
+    found = []
+    for index, arg in enumerate(args):
+        option, _, value = arg.partition("=")
+        if option in APP_OPTIONS:
+            value = value or (args[index + 1] if index + 1 < len(args) else "")
+            found.append(("file", value) if value.endswith(".py") else ("module", value.split(":")[0]))
+        elif re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*(\(\))?", arg):
+            found.append(("module", arg.split(":")[0]))
+    return found
+
+
+def _changes_code(command: shell.Command, code: set[str]) -> bool:
+    """Does a command change the app's code in place: apply a patch, merge other code in, take a file from
+    another commit, copy over or edit a Python file?"""
+    words, program = _command_words(command)
+
+    def code_file(word: str) -> bool:
+        return word.endswith(".py") or Path(word).name in code
+
+    if program in ("patch", "quilt"):
+        return True
+    if program == "git":
+        rest = list(words[1:])
+        while rest and rest[0].startswith("-"):
+            rest = rest[2:] if rest[0] in ("-C", "-c") else rest[1:]
+        return bool(rest) and (rest[0] in GIT_CHANGES or rest[0] in GIT_FILE_CHANGES
+                               and any(w == "--" or code_file(w) for w in rest[1:]))
+    if any(code_file(w) for w in command.writes):  # … > shortly.py
+        return True
+    if program in COPIERS:  # cp shortly_prod.py shortly.py, curl -o shortly.py …
+        return any(code_file(w) for w in words[-1:] + [w for w, o in zip(words[2:], words[1:]) if o in ("-o", "-O")])
+    if program in ("sed", "perl", "awk", "gawk") and any(re.match(r"^-[a-z]*i", w) for w in words[1:]):
+        return any(code_file(w) for w in words[1:])
+    return False
+
+
+def _script_problems(ctx: CheckContext, is_copy, code: set[str], local: set[str]) -> list[str]:
+    """What the app's scripts do that makes one deploy run other code than another: start a copy of the app, or
+    code kept outside the folder; or, only on some hosts, change the code or start other code."""
+    found = []
+    for script, command, condition in _script_commands(ctx):
+        where = f"{script}:{command.line}"
+        outside = [w.split("=", 1)[1] for w in command.argv if w.startswith("PYTHONPATH=")]
+        for kind, target in _python_starts(command):
+            if not target:  # a variable the script never sets
+                continue
+            top = target.split(".")[0]
+            if is_copy(_module_file(target)):
+                found.append(f"{where} starts {target}, a per-environment copy of the app")
+            elif kind == "file" and (target.startswith("/") or ".." in Path(target).parts):
+                if set(_words(str(Path(target).parent))) & ENV_WORDS or (condition and Path(target).name not in code):
+                    found.append(f"{where} starts {target}, code kept outside the codebase")
+            elif kind == "module" and top not in local and top not in sys.stdlib_module_names \
+                    and any(p.startswith("/") for p in outside):
+                found.append(f"{where} starts the module {target} from {outside[0]}, code that is not in the codebase")
+            elif kind == "file" and condition and Path(target).name not in code:
+                found.append(f"{where} starts {target} on some hosts only, code that is not in the codebase")
+        if condition and _changes_code(command, code):
+            found.append(f"{where} runs `{command.text}` only on some deploys (when {_short(condition)}), so they run "
+                         "code no commit holds")
+    return found
+
+
+def _short(condition: str) -> str:
+    text = " ".join(condition.replace("SUBST", "$(…)").split())
+    text = re.sub(r"^(if|elif|while|until)\s+", "", text)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def _patches(ctx: CheckContext, code: set[str]) -> list[str]:
+    """Files of the folder that hold a patch to a file of the app (--- a/shortly.py / +++ b/shortly.py): a change
+    to the code kept beside the history instead of in it."""
+    found = []
+    for path, text in _all_text(ctx.path):
+        if path.suffix == ".py":
+            continue
+        targets = re.findall(r"(?m)^(?:\+\+\+|---) (?:[ab]/)?(\S+)|^diff --git a/(\S+) ", text)
+        patched = sorted({Path(t).name for pair in targets for t in pair if t and Path(t).name in code})
+        if patched and re.search(r"(?m)^@@ ", text):
+            found.append(f"{rel(path, ctx.path)}, a patch to {patched[0]} kept beside the code")
     return found
 
 
 def _env_branches(ctx: CheckContext) -> list[str]:
-    """Branches named for a deploy that hold commits of the app's code that HEAD does not have."""
+    """Branches named for a deploy that hold commits of the app's code that HEAD does not have. A branch named
+    for a developer's own work (dev, feature/…) may be ahead: its commits are not deployed yet."""
     listed = _git(ctx.path, "for-each-ref", "--format=%(refname:short)", "refs/heads", "refs/remotes")
     found = []
     for branch in listed.stdout.split():
-        if not set(_words(branch.split("/")[-1])) & ENV_WORDS:
+        if not set(_words(branch.split("/")[-1])) & DEPLOY_WORDS:
             continue
         ahead = _git(ctx.path, "log", "--format=%h", f"HEAD..{branch}", "--", ".").stdout.split()
         if ahead:
@@ -210,19 +440,29 @@ def _env_branches(ctx: CheckContext) -> list[str]:
             "Then make the deploy script and the runbook name the one codebase.")
 def single_codebase(ctx: CheckContext) -> str:
     """No file of the folder, whatever its name, folder or extension, is another file of the app for one
-    environment (named for it, or mostly the same lines); no branch named for a deploy carries code of its own;
-    and no script or runbook still runs or edits a per-environment copy."""
+    environment (named for it, mostly the same lines, or a patch to it); no branch named for a deploy carries
+    code of its own; no script starts a per-environment copy (as a file, a module or a WSGI app) or changes the
+    code on some hosts only; and no runbook tells the operator to run or edit a copy."""
     expected = "Expected: one codebase; deploys differ only in config."
-    copies = _copies(ctx)
+    code = {Path(p).name for p in python_files(ctx.path)}
+    copies = _copies(ctx) + _patches(ctx, code)
     if copies:
         raise CheckFailed(f"Seen: {listing(copies, 3)}.\n{expected}")
     branches = _env_branches(ctx)
     if branches:
         raise CheckFailed(f"Seen: {listing(branches, 2)}.\n{expected} A branch per deploy is a copy of the code "
                           "by other means: every deploy runs a commit of the same history.")
-    code = {Path(p).name for p in python_files(ctx.path)}
-    gone = _copy_names(ctx, code)
-    mentions = _mentions_of_copies(ctx, gone)
+    legacy = _copy_names(ctx, code)
+
+    def is_copy(base: str) -> bool:
+        return base not in code and (base in legacy or _variant_of(base, code) is not None)
+
+    local = {Path(rel(p, ctx.path)).parts[0].removesuffix(".py") for p in python_files(ctx.path)}
+    scripts = _script_problems(ctx, is_copy, code, local)
+    if scripts:
+        raise CheckFailed(f"Seen: {listing(scripts, 2)}.\n{expected} Every deploy runs a commit of the one "
+                          "codebase, unchanged.")
+    mentions = _mentions_of_copies(ctx, is_copy)
     if mentions:
         raise CheckFailed(f"Seen: {listing(mentions, 3)}, a per-environment copy of the app that is not in the "
                           f"codebase.\n{expected} Every script and the runbook run the one codebase.")
@@ -230,16 +470,11 @@ def single_codebase(ctx: CheckContext) -> str:
 
 
 def _copy_names(ctx: CheckContext, code: set[str]) -> set[str]:
-    """Names a per-environment copy of an app file would have (shortly_prod.py, shortly-production.py, …):
-    those the catalogue's legacy app used, and the app file's name with each deploy word."""
-    names = set()
-    if ctx.catalogue:
-        names |= {p.name for p in ctx.catalogue.legacy.glob("*.py") if _variant_of(p.name, code | {"shortly.py"})}
-    for name in code:
-        stem = Path(name).stem
-        for word in ("prod", "production", "staging", "live", "dev"):
-            names |= {f"{stem}{sep}{word}.py" for sep in ("_", "-", ".")}
-    return names - code
+    """The names of the catalogue's legacy per-environment copies (shortly_prod.py); any other is found by its
+    name: an app file's name with a deploy's word (shortly-staging.py, shortly_prd.py)."""
+    if not ctx.catalogue:
+        return set()
+    return {p.name for p in ctx.catalogue.legacy.glob("*.py") if _variant_of(p.name, code | {"shortly.py"})} - code
 
 
 # -- what production's copy had ------------------------------------------------------------------------------
@@ -259,6 +494,25 @@ def _production_base(ctx: CheckContext) -> str | None:
                     and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
                 return node.value.value
     return None
+
+
+# Calls whose string arguments are words for people (a message, a log line), not a setting.
+MESSAGE_CALLS = {"print", "debug", "info", "warning", "warn", "error", "exception", "critical", "log", "write"}
+
+
+def _setting_strings(path: Path) -> list[str]:
+    """The strings of a Python file that can set something: not a docstring or another string standing alone as a
+    statement, and not the text of a message (print, a log call)."""
+    tree = parse(path)
+    if tree is None:
+        return []
+    words = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if called in MESSAGE_CALLS:
+                words |= {id(sub) for arg in [*node.args, *(k.value for k in node.keywords)] for sub in ast.walk(arg)}
+    return [value for value, node in strings(tree) if id(node) not in words and value]
 
 
 @check("codebase.prod_fix_kept", factor=1, title="What production's copy had is in the one codebase",
@@ -292,8 +546,7 @@ def prod_fix_kept(ctx: CheckContext) -> str:
     base = _production_base(ctx)
     if follows:
         return "pasted, untidy links are tidied by the API and the form alike, and short URLs follow the address used"
-    if base and any(base.rstrip("/") in value for path in python_files(ctx.path)
-                    for value, _ in (strings(parse(path)) if parse(path) else ())):
+    if base and any(base.rstrip("/") in value for path in python_files(ctx.path) for value in _setting_strings(path)):
         return f"pasted, untidy links are tidied by the API and the form alike, and production's base {base} is in the code"
     raise CheckFailed(f"Seen: short URLs start {short_url.rsplit('/', 1)[0] + '/'!r} whatever address the app is "
                       f"reached at, and production's base{' ' + base if base else ''} is nowhere in the code.\n"
