@@ -44,3 +44,19 @@ def test_what_pip_would_refuse_is_a_problem(tmp_path):
 def test_no_manifest(tmp_path):
     with pytest.raises(manifest.ManifestMissing):
         manifest.read(tmp_path)
+
+
+@pytest.mark.parametrize("url, pinned", [
+    ("https://github.com/psf/requests/archive/refs/heads/release-2.34.tar.gz", False),  # a branch moves
+    ("https://github.com/psf/requests/archive/main.zip", False),
+    ("https://github.com/psf/requests/archive/refs/tags/v2.34.2.tar.gz", False),  # so may a tag
+    ("https://gitlab.com/x/requests/-/archive/main/requests-main.tar.gz", False),
+    ("https://github.com/psf/requests/archive/0123456789abcdef0123456789abcdef01234567.tar.gz", True),
+    ("https://github.com/psf/requests/archive/refs/heads/main.tar.gz#sha256=" + "ab" * 32, True),
+    ("https://files.pythonhosted.org/packages/aa/bb/requests-2.34.2.tar.gz", True),
+    ("https://files.pythonhosted.org/packages/aa/bb/requests-2.34.2-py3-none-any.whl", True),
+    ("https://example.invalid/downloads/release-2.34.tar.gz", False),  # a number, but not this project's file
+])
+def test_what_counts_as_a_pinned_url(tmp_path, url, pinned):
+    declared = read(tmp_path, f"requests @ {url}\n")
+    assert not declared.problems and [r.pinned for r in declared.requirements] == [pinned]

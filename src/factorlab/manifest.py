@@ -12,9 +12,11 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
+from packaging.utils import (InvalidSdistFilename, InvalidWheelFilename, canonicalize_name, parse_sdist_filename,
+                             parse_wheel_filename)
 
 MANIFEST = "requirements.txt"
 # Options pip accepts in a requirements file that do not change what is required.
@@ -24,7 +26,12 @@ GLOBAL_OPTIONS = {"-i", "--index-url", "--extra-index-url", "--no-index", "-f", 
 INCLUDES = {"-r": "requirement", "--requirement": "requirement", "-c": "constraint", "--constraint": "constraint"}
 EDITABLE = {"-e", "--editable"}
 COMMIT = re.compile(r"@[0-9a-f]{40}(#|$)")
-VERSIONED_FILE = re.compile(r"[-_]\d+(\.\d+)*[^/]*\.(whl|tar\.gz|zip|tar\.bz2)(#.*)?$", re.I)
+HASH = re.compile(r"#(sha256|sha384|sha512)=[0-9a-f]+", re.I)
+# An archive a code host makes of a branch, a tag or a commit: GitHub's /archive/<ref>.tar.gz (and
+# /archive/refs/heads/<branch>.tar.gz), /tarball/<ref>, /zipball/<ref>; GitLab's /-/archive/<ref>/…; Bitbucket's
+# /get/<ref>.tar.gz. Only a commit names fixed code.
+REF_ARCHIVE = re.compile(r"/(archive|tarball|zipball|get)/|/refs/(heads|tags)/", re.I)
+FULL_COMMIT = re.compile(r"(^|[/@])[0-9a-f]{40}([./]|$)", re.I)
 
 
 class ManifestMissing(Exception):
@@ -87,8 +94,26 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
 
 def _pinned(req: Requirement) -> bool:
     if req.url:
-        return bool(COMMIT.search(req.url) or VERSIONED_FILE.search(req.url) or "#sha256=" in req.url)
+        return bool(COMMIT.search(req.url) or HASH.search(req.url) or _fixed_file(req.url, req.name))
     return any(s.operator == "===" or (s.operator == "==" and "*" not in s.version) for s in req.specifier)
+
+
+def _fixed_file(url: str, name: str) -> bool:
+    """Does a URL name one release's file: a wheel or sdist of this project with its version in the name
+    (requests-2.34.2.tar.gz), or a code host's archive of a commit? An archive of a branch or a tag is not:
+    the branch moves, and a tag can be moved."""
+    path = urlsplit(url).path
+    if REF_ARCHIVE.search(path):
+        return bool(FULL_COMMIT.search(path.rsplit("/archive/", 1)[-1]))
+    file = unquote(path.rstrip("/").rsplit("/", 1)[-1])
+    try:
+        if file.endswith(".whl"):
+            project, version = parse_wheel_filename(file)[:2]
+        else:
+            project, version = parse_sdist_filename(file)
+    except (InvalidWheelFilename, InvalidSdistFilename, ValueError):
+        return False
+    return project == canonicalize_name(name) and bool(version.release)
 
 
 def read(folder: Path, name: str = MANIFEST) -> Manifest:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
+import re
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -20,7 +21,7 @@ from . import CheckContext, CheckFailed, check
 from .app import create_link, follow, shorten
 from .attached import serve
 from .runbook import runbook_truth
-from .source import Module, constant_text, python_files, rel
+from .source import Module, python_files, rel
 from .text import listing
 
 MANIFEST = manifest.MANIFEST
@@ -92,7 +93,8 @@ def _local_names(root: Path) -> set[str]:
 
 def imported_names(module: Module) -> list[tuple[str, int]]:
     """(top-level name, line) of everything a module imports: import statements anywhere (in functions, in
-    try blocks), and importlib.import_module / __import__ of a name the code spells out."""
+    try blocks), and importlib.import_module / __import__ of a name the code spells out, in the call or in a
+    constant (NAME = "orjson", a loop over literal names, a constant of the app's own modules)."""
     found = []
     for node in ast.walk(module.tree):
         if isinstance(node, ast.Import):
@@ -101,9 +103,9 @@ def imported_names(module: Module) -> list[tuple[str, int]]:
             found.append((node.module.split(".")[0], node.lineno))
         elif isinstance(node, ast.Call) and module.qualified(node.func) in ("importlib.import_module", "__import__",
                                                                             "builtins.__import__") and node.args:
-            name = constant_text(node.args[0])
-            if name and not name.startswith("."):
-                found.append((name.split(".")[0], node.lineno))
+            for name in module.constant_values(node.args[0]):  # "orjson", FAST_JSON = "orjson", f"{BASE}.ext"
+                if name and not name.startswith("."):
+                    found.append((name.split(".")[0], node.lineno))
     return found
 
 
@@ -112,7 +114,7 @@ def third_party_imports(root: Path) -> dict[str, str]:
     local = _local_names(root)
     found: dict[str, str] = {}
     for path in python_files(root):
-        module = Module.read(path)
+        module = Module.read(path, root)
         for name, line in imported_names(module) if module else ():
             if name not in sys.stdlib_module_names and name not in local and name != "__future__":
                 found.setdefault(name, f"{rel(path, root)}:{line}")
@@ -147,10 +149,12 @@ def _runs_python_itself(node: ast.AST, module: Module) -> bool:
 
 
 def system_tools(root: Path) -> list[str]:
-    """Where the code starts another program (other than Python itself) or loads a system library."""
+    """Where the code starts another program (other than Python itself) or loads a system library, however the
+    function got there: imported, renamed, brought by `from subprocess import *`, or re-exported by one of the
+    app's own modules."""
     found = []
     for path in python_files(root):
-        module = Module.read(path)
+        module = Module.read(path, root)  # names imported from the app's own modules resolved through them
         if module is None:
             continue
         seen = set()
@@ -162,7 +166,9 @@ def system_tools(root: Path) -> list[str]:
             if _runs_python_itself(parent_call, module):
                 continue
             seen.add(getattr(node, "lineno", 0))
-            found.append(f"{name} at {rel(path, root)}:{getattr(node, 'lineno', '?')}")
+            spelled = ast.unparse(node.func if isinstance(node, ast.Call) else node)
+            spelled = f" (as {spelled})" if not name.endswith(spelled) else ""
+            found.append(f"{name}{spelled} at {rel(path, root)}:{getattr(node, 'lineno', '?')}")
     return found
 
 
@@ -179,6 +185,54 @@ def no_system_tools(ctx: CheckContext) -> str:
     return "the app starts no other program and loads no system library"
 
 
+# Ways the code adds a folder to where Python finds packages.
+PATH_CALLS = {"sys.path.insert", "sys.path.append", "sys.path.extend", "site.addsitedir"}
+PATH_JOINS = {"os.path.join", "posixpath.join", "pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath", "str",
+              "os.path.expanduser", "os.path.abspath", "os.path.realpath", "os.fspath"}
+
+
+def _path_texts(module: Module, node: ast.AST) -> list[str]:
+    """The folders an expression can name when they do not depend on input: texts, constants, lists of them, and
+    os.path.join / Path / str of those."""
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return [text for element in node.elts for text in _path_texts(module, element)]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):  # Path("/usr") / "lib"
+        return [f"{a}/{b}" for a in _path_texts(module, node.left) for b in _path_texts(module, node.right)]
+    if isinstance(node, ast.Call) and module.qualified(node.func) in PATH_JOINS and node.args:
+        parts = [_path_texts(module, arg) for arg in node.args]
+        if all(parts):
+            joined = [""]
+            for choices in parts:
+                joined = [f"{a}/{b}" if a else b for a in joined for b in choices][:20]
+            return joined
+        return []
+    return module.constant_values(node)
+
+
+def outside_paths(root: Path) -> list[str]:
+    """Where the code puts a folder outside the app on sys.path (sys.path.insert, append, extend, assignment,
+    site.addsitedir): an absolute path, or another Python's site-packages or dist-packages, whose packages the app
+    would then import without declaring them. A folder of the app itself (a relative path, one built from
+    __file__) is the app's own code."""
+    found = []
+    for path in python_files(root):
+        module = Module.read(path, root)
+        for node in ast.walk(module.tree) if module else ():
+            values: list[ast.AST] = []
+            if isinstance(node, ast.Call) and module.qualified(node.func) in PATH_CALLS and node.args:
+                values = [node.args[-1]]
+            elif isinstance(node, (ast.Assign, ast.AugAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if any(module.qualified(t.value if isinstance(t, ast.Subscript) else t) == "sys.path" for t in targets):
+                    values = [node.value]
+            for value in values:
+                for text in _path_texts(module, value):
+                    if text.startswith(("/", "~")) or re.match(r"^[A-Za-z]:[\\/]", text) \
+                            or re.search(r"(site|dist)-packages", text):
+                        found.append(f"{rel(path, root)}:{node.lineno} puts {text} on sys.path")
+    return found
+
+
 def _route(app, client, method: str, path: str, what: str, expected: tuple[int, ...], **kwargs):
     answer = client.request(app, method, path, **kwargs)
     if answer.status_code not in expected:
@@ -190,12 +244,18 @@ def _route(app, client, method: str, path: str, what: str, expected: tuple[int, 
 
 @check("dependencies.clean_environment", factor=2, title="A clean environment built from the manifest runs the app",
        hint="Build a fresh venv with only `pip install -r requirements.txt` and start the app there: what breaks "
-            "is undeclared.", timeout=300)
+            "is undeclared. Never put the host's packages on sys.path (sys.path.insert, site.addsitedir).", timeout=300)
 def clean_environment(ctx: CheckContext) -> str:
     """Built from requirements.txt alone (a fresh venv, or an image), with no system tools, the app serves every
     route: the home page, a link made through the API and through the form (with its preview title), its
-    stats page, its redirect, its JSON, the recent links and the admin purge."""
+    stats page, its redirect, its JSON, the recent links and the admin purge. And the code puts no folder outside
+    the app on sys.path, which would let the host's packages in wherever it has them."""
     read_manifest(ctx.path)
+    outside = outside_paths(ctx.path)
+    if outside:
+        raise CheckFailed(f"Seen: {listing(outside, 2)}: a folder outside the app's environment, so the app imports "
+                          "whatever the host has installed there.\nExpected: every package comes from the "
+                          f"environment built from {MANIFEST} alone; nothing from the host is put on sys.path.")
     app = serve(ctx, clean=True)
     with TestPage() as page, Client() as client:
         _route(app, client, "GET", "/", "the home page", (200,))
@@ -215,8 +275,12 @@ def clean_environment(ctx: CheckContext) -> str:
             "every route, and fetches previews without system tools")
 
 
-@check("dependencies.runbook", factor=2, title="The runbook asks for no system tool",
-       hint="Now that previews use a Python library, a box needs only Python: drop curl from OPS.md's setup.")
+@check("dependencies.runbook", factor=2, title="The runbook asks for no system tool or system package",
+       hint="Now that previews use a Python library, a box needs only Python: drop curl from OPS.md's setup (with "
+            "whichever package manager), and install the app's packages from requirements.txt into a virtualenv, "
+            "not from the OS (python3-flask).")
 def runbook(ctx: CheckContext) -> str:
-    """OPS.md no longer tells the operator to install a system tool the app used to shell out to."""
-    return runbook_truth(ctx, "02_dependencies", variables=False)
+    """OPS.md no longer tells the operator to install a system tool the app used to shell out to (with apt, yum,
+    dnf, apk, brew or another package manager), or the app's packages from the OS's packages; it may still tell
+    that they are gone."""
+    return runbook_truth(ctx, "02_dependencies", variables=False, history=True)

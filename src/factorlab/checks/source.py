@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ast
 import builtins
+import importlib
 import re
+import sys
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -66,12 +68,20 @@ def parse(path: Path) -> ast.Module | None:
 
 
 class Module:
-    """A parsed Python file whose names resolve through its imports to qualified names."""
+    """A parsed Python file whose names resolve through its imports to qualified names.
 
-    def __init__(self, path: Path, tree: ast.Module):
+    `from X import *` binds every public name of X (of a standard-library module, or of the app's own). With root
+    (the app's folder), a name imported from one of the app's own modules resolves to what it is there: with
+    `from compat import run` and compat's `from subprocess import run`, run is subprocess.run."""
+
+    def __init__(self, path: Path, tree: ast.Module, root: Path | None = None, _seen: frozenset = frozenset()):
         self.path = Path(path)
         self.tree = tree
+        self.root = Path(root) if root is not None else None
         self.aliases: dict[str, str] = {}
+        self.stars: list[str] = []  # modules imported with *, in order
+        self._seen = _seen | {self.path.resolve()}
+        self._modules: dict[str, Module | None] = {}
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 for alias in node.names:
@@ -80,32 +90,137 @@ class Module:
                     else:
                         top = alias.name.split(".")[0]
                         self.aliases[top] = top
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                for alias in node.names:
-                    self.aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+            elif isinstance(node, ast.ImportFrom):
+                module = self._absolute(node)
+                for alias in node.names if module else ():
+                    if alias.name == "*":
+                        self.stars.append(module)
+                    else:
+                        self.aliases[alias.asname or alias.name] = f"{module}.{alias.name}"
+        self.bound = _bound_names(tree) - set(self.aliases)
+
+    def _absolute(self, node: ast.ImportFrom) -> str | None:
+        """The module an ImportFrom names, relative imports resolved against the app's folder (None if unknown)."""
+        if node.level == 0:
+            return node.module
+        if self.root is None:
+            return None
+        try:
+            package = list(self.path.parent.resolve().relative_to(self.root.resolve()).parts)
+        except ValueError:
+            return None
+        if node.level - 1 > len(package):
+            return None
+        base = package[:len(package) - (node.level - 1)]
+        return ".".join(base + ([node.module] if node.module else [])) or None
 
     @classmethod
-    def read(cls, path: Path) -> "Module | None":
+    def read(cls, path: Path, root: Path | None = None) -> "Module | None":
         tree = parse(path)
-        return cls(path, tree) if tree is not None else None
+        return cls(path, tree, root) if tree is not None else None
+
+    def local_module(self, name: str) -> "Module | None":
+        """One of the app's own modules by its dotted name (pkg.helpers), read once; None when not the app's."""
+        if self.root is None:
+            return None
+        if name not in self._modules:
+            base = self.root.joinpath(*name.split("."))
+            found = next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
+            self._modules[name] = None
+            if found is not None and found.resolve() not in self._seen:
+                tree = parse(found)
+                self._modules[name] = Module(found, tree, self.root, self._seen) if tree is not None else None
+        return self._modules[name]
+
+    def exported(self, name: str) -> str | None:
+        """What a name imported from this module stands for: an import of its own, resolved; a name it defines
+        (this module's); a name one of its star imports brings; None when it has no such name."""
+        if name in self.aliases:
+            return self._through_app(self.aliases[name])
+        if name in self.bound:
+            return None
+        return self._starred(name)
+
+    def _starred(self, name: str) -> str | None:
+        unknown = None  # a package's module, whose names the checks cannot list: it brings what nothing else does
+        for module in reversed(self.stars):
+            local = self.local_module(module)
+            if local is not None:
+                found = local.exported(name)
+                if found or name in local.bound:
+                    return found
+            elif name in public_names(module):
+                return f"{module}.{name}"
+            elif module.split(".")[0] not in sys.stdlib_module_names and unknown is None:
+                unknown = module
+        return f"{unknown}.{name}" if unknown and not hasattr(builtins, name) else None
+
+    def _through_app(self, dotted: str) -> str:
+        """A qualified name with the app's own modules seen through: compat.run → subprocess.run."""
+        if self.root is None:
+            return dotted
+        parts = dotted.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            local = self.local_module(".".join(parts[:cut]))
+            if local is not None:
+                inner = local.exported(parts[cut])
+                return ".".join([inner, *parts[cut + 1:]]) if inner else dotted
+        return dotted
 
     def qualified(self, node: ast.AST) -> str | None:
         """The dotted name an expression stands for (os.environ.get, subprocess.run), or None."""
         if isinstance(node, ast.Name):
             if node.id in self.aliases:
-                return self.aliases[node.id]
+                return self._through_app(self.aliases[node.id])
+            if node.id not in self.bound and self.stars:
+                starred = self._starred(node.id)
+                if starred:
+                    return starred
             return node.id if hasattr(builtins, node.id) else None
         if isinstance(node, ast.Attribute):
             base = self.qualified(node.value)
-            return f"{base}.{node.attr}" if base else None
+            return self._through_app(f"{base}.{node.attr}") if base else None
         if isinstance(node, ast.Call) and self.qualified(node.func) in ("getattr", "builtins.getattr") \
                 and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str):
             base = self.qualified(node.args[0])
-            return f"{base}.{node.args[1].value}" if base else None
+            return self._through_app(f"{base}.{node.args[1].value}") if base else None
         if isinstance(node, ast.Call) and self.qualified(node.func) in ("__import__", "importlib.import_module") \
-                and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
-            return node.args[0].value
+                and node.args:
+            values = self.constant_values(node.args[0])
+            return values[0] if len(values) == 1 else None
         return None
+
+    def constant_values(self, node: ast.AST, _depth: int = 0) -> list[str]:
+        """The texts a string expression can have when they do not depend on input: a literal, a constant name
+        (every binding of it in the module a text: NAME = "orjson", or a for loop over literal texts), one
+        imported from the app's own modules, and + or f-strings of those. [] when unknown."""
+        text = constant_text(node)
+        if text is not None:
+            return [text]
+        if _depth > 5:
+            return []
+        if isinstance(node, ast.Name):
+            if node.id in self.aliases:
+                module, _, name = self.aliases[node.id].rpartition(".")
+                local = self.local_module(module) if module else None
+                return local.constant_values(ast.Name(id=name, ctx=ast.Load()), _depth + 1) if local else []
+            values = []
+            for value in _bindings(self.tree, node.id):
+                found = self.constant_values(value, _depth + 1) if value is not None else []
+                if not found:
+                    return []
+                values += found
+            return list(dict.fromkeys(values))
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            left, right = self.constant_values(node.left, _depth + 1), self.constant_values(node.right, _depth + 1)
+            return [a + b for a in left for b in right][:50]
+        if isinstance(node, ast.JoinedStr):
+            values = [""]
+            for part in node.values:
+                found = self.constant_values(part.value if isinstance(part, ast.FormattedValue) else part, _depth + 1)
+                values = [a + str(b) for a in values for b in found][:50]
+            return values
+        return []
 
     def calls(self) -> Iterator[tuple[ast.Call, str]]:
         """Every call whose function has a qualified name: (node, name)."""
@@ -122,6 +237,78 @@ class Module:
                 name = self.qualified(node)
                 if name:
                     yield node, name
+
+
+def _bound_names(tree: ast.AST) -> set[str]:
+    """Every name a module binds itself, anywhere: assigned, a parameter, a def or class, a loop or with target,
+    an except clause, a global (a star import does not bind these)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            found.add(node.id)
+        elif isinstance(node, ast.arg):
+            found.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(node.name)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            found.add(node.name)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            found.update(node.names)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            found.add(node.name)
+    return found
+
+
+def _bindings(tree: ast.AST, name: str) -> list[ast.AST | None]:
+    """The values a name is given anywhere in a module: each assignment's value, each element of a literal that a
+    for loop runs over; None for a binding whose value is not known (a parameter, an unpacking, a with target),
+    and [None] for a name the module never binds."""
+    found: list[ast.AST | None] = []
+
+    def binds(target: ast.AST | None) -> bool:
+        return target is not None and any(isinstance(sub, ast.Name) and sub.id == name for sub in ast.walk(target))
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name) and target.id == name:
+                    found.append(node.value)
+                elif binds(target):
+                    found.append(None)
+        elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and isinstance(node.target, ast.Name) \
+                and node.target.id == name:
+            found.append(node.value)
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)) and binds(node.target):
+            literal = isinstance(node.target, ast.Name) and isinstance(node.iter, (ast.List, ast.Tuple, ast.Set))
+            found += list(node.iter.elts) if literal else [None]
+        elif isinstance(node, (ast.With, ast.AsyncWith)) and any(binds(i.optional_vars) for i in node.items):
+            found.append(None)
+        elif isinstance(node, ast.AugAssign) and binds(node.target):
+            found.append(None)
+        elif (isinstance(node, ast.arg) and node.arg == name) or (isinstance(node, ast.ExceptHandler)
+                                                                   and node.name == name):
+            found.append(None)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            found.append(None)
+    return found or [None]
+
+
+# Standard-library modules that do something when imported: never imported to list their names.
+_UNSAFE = {"antigravity", "this", "__main__", "__hello__", "__phello__", "idlelib", "turtledemo", "tkinter", "turtle"}
+
+
+@lru_cache(maxsize=None)
+def public_names(module: str) -> frozenset[str]:
+    """The names `from module import *` binds, for a standard-library module (its __all__, or its public names);
+    empty for any other module: the checks never import the learner's code or its packages."""
+    if module.split(".")[0] not in sys.stdlib_module_names or module.split(".")[0] in _UNSAFE:
+        return frozenset()
+    try:
+        imported = importlib.import_module(module)
+    except Exception:  # noqa: BLE001 - a module this platform lacks
+        return frozenset()
+    names = getattr(imported, "__all__", None)
+    return frozenset(names if names is not None else (n for n in dir(imported) if not n.startswith("_")))
 
 
 def constant_text(node: ast.AST) -> str | None:
