@@ -283,4 +283,4 @@ def runbook(ctx: CheckContext) -> str:
     """OPS.md no longer tells the operator to install a system tool the app used to shell out to (with apt, yum,
     dnf, apk, brew or another package manager), or the app's packages from the OS's packages; it may still tell
     that they are gone."""
-    return runbook_truth(ctx, "02_dependencies", variables=False, history=True)
+    return runbook_truth(ctx, "02_dependencies", variables=False)

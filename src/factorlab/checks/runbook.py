@@ -104,7 +104,7 @@ def undocumented(ctx: CheckContext, name: str, reads: dict[str, str]) -> list[st
     return sorted(set(reads) - listed)
 
 
-def runbook_truth(ctx: CheckContext, exercise_id: str, *, variables: bool = True, history: bool = True) -> str:
+def runbook_truth(ctx: CheckContext, exercise_id: str, *, variables: bool = True) -> str:
     """Check OPS.md (and, with variables, .env.example) against what the app now is; CheckFailed when not. A
     retired pattern may still be said in the past or denied (said_as_history)."""
     expected = "Expected: the runbook tells the operator the truth about the app as it is now."
