@@ -4,10 +4,15 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
+from factorlab import catalogue
+from factorlab.checks.code_writes import app_modules, writes_next_to_code
+from factorlab.checks.runbook import still_says
+from factorlab.checks.shell import PythonRun, python_run
 
 from conftest import ROOT
 from helpers import verdict
@@ -132,6 +137,23 @@ def test_rollback_steps_back_one_release_at_a_time(app):
      "python release.py run\n", "failed", "writes into .env of the checkout"),
     ("# python release.py build\npython release.py release b1 --config .env\nsed -n 1p .env | grep -i x\n",
      "failed", "never runs `release.py build` or `release.py run`"),
+    ("b=$(python3 -m release build | tail -n 1)\n./release.py release \"$b\" --config .env\npython -u -mrelease run\n",
+     "passed", ""),
+    ("git fetch && git reset --hard origin/main\ngit checkout -q v2.3\npython -c 'import secrets; print(1)'\n"
+     "python release.py build\npython release.py release b --config .env\npython release.py run\n", "passed", ""),
+    ("git stash\ngit pull\ngit -C . stash apply\npython release.py build\n", "failed",
+     "puts changes made on the box back into the code (`git stash apply`)"),
+    ("git pull\ngit cherry-pick abc123\npython release.py build\n", "failed", "makes a commit on the box"),
+    ("git pull\ngit checkout stash@{0} -- shortly.py\npython release.py build\n", "failed",
+     "changes single files of the checkout (`git checkout … shortly.py`)"),
+    ("git restore --source=HEAD~1 shortly.py\n", "failed", "changes single files of the checkout"),
+    ("git pull\ngit checkout -- shortly.py\n", "failed", "changes single files of the checkout"),
+    ("python release.py build\npython release.py release b --config .env\nnohup python3 -m shortly &\n", "failed",
+     "starts the app from the checkout"),
+    ("python release.py build\npython release.py release b --config .env\n"
+     "python -c 'from shortly import app; app.run(port=5000)'\n", "failed", "starts the app from the checkout"),
+    ("python release.py build\npython release.py release b --config .env\nwaitress-serve --port=5000 shortly:app\n",
+     "failed", "starts the app from the checkout"),
     (None, "failed", "no deploy.sh"),
 ])
 def test_deploy_script(tmp_path, script, status, seen):
@@ -142,3 +164,110 @@ def test_deploy_script(tmp_path, script, status, seen):
         (folder / "deploy.sh").write_text(script)
     result = verdict("build_release_run.deploy_script", folder)
     assert result[0] == status and seen in result[1], result
+
+
+@pytest.mark.parametrize("words, run", [
+    ("python release.py build", PythonRun("script", "release.py", ["build"])),
+    (".venv/bin/python3.11 -u -W ignore -m release run v2", PythonRun("module", "release", ["run", "v2"])),
+    ("python -mshortly --daemon", PythonRun("module", "shortly", ["--daemon"])),
+    ("python -Bc 'import shortly'", PythonRun("code", "import shortly", [])),
+    ("python -X dev shortly.py", PythonRun("script", "shortly.py", [])),
+    ("gunicorn shortly:app", None),
+])
+def test_what_python_runs(words, run):
+    import shlex
+    assert python_run(shlex.split(words)) == run
+
+
+# ---------------------------------------------------------------------------
+# Writes next to the code, read as code (build_release_run.read_only_code)
+# ---------------------------------------------------------------------------
+def writes(tmp_path: Path, code: str, **more: str) -> list[str]:
+    for name, text in {"shortly.py": code, **more}.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(textwrap.dedent(text))
+    return [f"{w.file}:{w.line}" for w in writes_next_to_code(tmp_path)]
+
+
+@pytest.mark.parametrize("code", [
+    "import os\nHERE = os.path.dirname(os.path.abspath(__file__))\nopen(os.path.join(HERE, 'x.pid'), 'w')\n",
+    "from pathlib import Path\n(Path(__file__).parent / 'misses.txt').write_text('x')\n",
+    "from pathlib import Path\nLOG = Path(__file__).with_name('shortly.log')\nwith LOG.open('a') as f:\n    f.write('x')\n",
+    "import logging, os\nfrom logging.handlers import RotatingFileHandler as R\n"
+    "h = R(os.path.join(os.path.dirname(__file__), 'app.log'))\n",
+    "import os, sqlite3\nDB = os.environ.get('DB') or os.path.dirname(__file__) + '/shortly.db'\nsqlite3.connect(DB)\n",
+    "import os\nfrom sqlalchemy import create_engine\n"
+    "URL = os.environ.get('DATABASE_URL') or f'sqlite:///{os.path.dirname(__file__)}/s.db'\nengine = create_engine(URL)\n",
+    "import os\ndef note(path, line):\n    with open(path, 'a') as f:\n        f.write(line)\n"
+    "def miss(code):\n    note(os.path.join(os.path.dirname(__file__), 'misses.txt'), code)\n",
+    "import os\ndef here():\n    return os.path.dirname(__file__)\nopen(os.path.join(here(), 'x'), mode='x')\n",
+    "import os\nfrom flask import Flask\napp = Flask(__name__)\n"
+    "app.config['REPORT'] = os.path.join(app.root_path, 'report.txt')\n"
+    "def purge():\n    open(app.config['REPORT'], 'w').write('1')\n",
+    "import os, shutil\nclass Store:\n    def __init__(self):\n        self.folder = os.path.dirname(__file__)\n"
+    "    def keep(self, src):\n        shutil.copy(src, self.folder)\n",
+    "import os\nfd = os.open(os.path.join(os.path.dirname(__file__), 'x.pid'), os.O_WRONLY | os.O_CREAT)\n",
+])
+def test_writes_next_to_the_code_are_found(tmp_path, code):
+    assert writes(tmp_path, code)
+
+
+@pytest.mark.parametrize("code", [
+    "import os\nHERE = os.path.dirname(__file__)\nROBOTS = open(os.path.join(HERE, 'robots.txt')).read()\n",
+    "import os\nLOG = os.path.abspath(os.environ.get('LOG_FILE') or 'shortly.log')\nopen(LOG, 'a')\n",
+    "import os\nNAME = os.path.basename(__file__)\nopen(NAME + '.log', 'a')\n",  # in the working directory
+    "import os\nfrom flask import Flask\nHERE = os.path.dirname(__file__)\n"
+    "app = Flask(__name__, static_folder=os.path.join(HERE, 'static'))\nopen(app.config.get('LOG', 'x.log'), 'a')\n",
+    "import os\nHERE = os.path.dirname(__file__)\ndef save(path):\n    open(path, 'w')\nsave('var/x.txt')\n"
+    "if os.path.exists(os.path.join(HERE, 'x')):\n    open('flag', 'w')\n",
+    "import os\ndef log_file():\n    path = os.path.join(os.path.dirname(__file__), 'x')\n    return 'shortly.log'\n"
+    "open(log_file(), 'a')\ndef other():\n    path = 'y.txt'\n    open(path, 'w')\n",
+])
+def test_reads_and_writes_elsewhere_pass(tmp_path, code):
+    assert writes(tmp_path, code) == []
+
+
+def test_the_release_tool_and_tests_may_write_next_to_themselves(tmp_path):
+    tool = "import os, shutil\nROOT = os.path.join(os.path.dirname(__file__), '..', 'deploy')\nos.makedirs(ROOT)\n"
+    test = "import os\nopen(os.path.join(os.path.dirname(__file__), 'out.txt'), 'w')\n"
+    worker = "import os\nopen(os.path.join(os.path.dirname(__file__), 'worker.pid'), 'w')\n"
+    assert writes(tmp_path, "x = 1\n", **{"release.py": "import deploytool\n" + tool, "deploytool.py": tool, "tests/test_app.py": test,
+                                            "worker.py": worker}) == ["worker.py:2"]
+
+
+def test_app_modules_are_the_app_and_what_imports_it(tmp_path):
+    for name, text in {"shortly.py": "import helpers\n", "wsgi.py": "from shortly import app\n",
+                       "helpers.py": "", "release.py": "import shortly\n", "pkg/__init__.py": "from .. import x\n",
+                       "serve/__main__.py": "from wsgi import app\n"}.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert app_modules(tmp_path) == {"shortly", "wsgi", "serve"}
+
+
+# ---------------------------------------------------------------------------
+# What the runbook says, and what it warns against (the catalogue's retired patterns, read as the runbook check
+# reads them)
+# ---------------------------------------------------------------------------
+RETIRED = catalogue.load(ROOT).get("05_build_release_run").runbook["retired"]
+
+
+@pytest.mark.parametrize("text, said", [
+    ("In an emergency, fix the running release in place: chmod it first.", True),
+    ("Releases are read-only.\n\n- edit the release, then restart", True),
+    ("    tail -f /srv/d/releases/v*/shortly.log", True),
+    ("    chmod -R u+w $SHORTLY_DEPLOY_ROOT/current", True),
+    ("    cd $SHORTLY_DEPLOY_ROOT/current && sha256sum * > MANIFEST", True),
+    ("For a one-line fix, edit shortly.py in /srv/d/current and restart.", True),
+    ("Then rewrite its checksums.", True),
+    ("Never edit a release, not even as root: run refuses it.", False),
+    ("Do not\nedit a release.", False),
+    ("If you edit a release, `run` refuses it.", False),
+    ("Don't edit a release. Make a new one.", False),
+    ("To change a release's config, make a new release.", False),
+    ("To update the MANIFEST, make a new release.", False),
+    ("Change nothing in releases/: they are read-only.", False),
+    ("The log is no longer in current/shortly.log: see var/.", False),
+    ("Update the release notes in CHANGES.md.", False),
+])
+def test_what_the_runbook_may_no_longer_say(text, said):
+    assert any(still_says(text, pattern) for pattern, _ in RETIRED) is said

@@ -25,30 +25,43 @@ RELEASE_ID = re.compile(r"[A-Za-z0-9][\w.:+-]*")
 TOKEN = "SHORTLY_PREVIEW_TOKEN"
 # Run by the runner's python, as the user who made the deploy root (a container's, or this one): changes a
 # release the way an operator on the box would, and gives write permission back for the clean-up.
-AS_OWNER = r"""import os, stat, sys
-action, path = sys.argv[1], sys.argv[2]
+AS_OWNER = r"""import os, shutil, stat, sys
 def writable(p):
     os.chmod(p, stat.S_IMODE(os.lstat(p).st_mode) | stat.S_IWUSR)
-if action == "same-size":  # change one byte, keep the size and the times: only the content tells
-    times = os.stat(path)
-    writable(os.path.dirname(path)); writable(path)
-    data = bytearray(open(path, "rb").read())
-    # in config, a value; in code, a letter of a comment or docstring, so that the code still runs
-    at = data.rfind(b"=") + 1 if path.endswith(".env") else max(data.find(b"# ") + 2, data.find(b'"' * 3) + 3, 1)
-    data[at] = ord("X") if data[at] != ord("X") else ord("Y")
-    open(path, "wb").write(bytes(data))
-    os.utime(path, ns=(times.st_atime_ns, times.st_mtime_ns))
-elif action == "add":
-    writable(os.path.dirname(path))
-    open(path, "w").write("# a hot-fix, added on the box\n")
-elif action == "delete":
-    writable(os.path.dirname(path))
-    os.remove(path)
-elif action == "writable":
+def all_writable(path):
     for folder, _, names in os.walk(path):
         for p in [folder] + [os.path.join(folder, n) for n in names]:
             if not os.path.islink(p):
                 os.chmod(p, 0o777 if p == folder else 0o666)
+def act(action, path):
+    if action == "same-size":  # change one byte, keep the size and the times: only the content tells
+        times = os.stat(path)
+        writable(os.path.dirname(path)); writable(path)
+        data = bytearray(open(path, "rb").read())
+        # in config, a value; in code, a letter of a comment or docstring, so that the code still runs
+        at = data.rfind(b"=") + 1 if path.endswith(".env") else max(data.find(b"# ") + 2, data.find(b'"' * 3) + 3, 1)
+        at = min(at, len(data) - 1)
+        data[at] = ord("X") if data[at] != ord("X") else ord("Y")
+        open(path, "wb").write(bytes(data))
+        os.utime(path, ns=(times.st_atime_ns, times.st_mtime_ns))
+    elif action == "add":  # in a new folder too
+        top = os.path.dirname(path)
+        while not os.path.isdir(top):
+            top = os.path.dirname(top)
+        writable(top)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        open(path, "w").write("# a hot-fix, added on the box\n")
+    elif action == "delete":
+        writable(os.path.dirname(path))
+        os.remove(path)
+    elif action == "remove":  # a whole release, as an operator frees space
+        all_writable(path)
+        writable(os.path.dirname(path))
+        shutil.rmtree(path)
+    elif action == "writable":
+        all_writable(path)
+for action, path in zip(sys.argv[1::2], sys.argv[2::2]):
+    act(action, path)
 """
 
 
@@ -70,18 +83,20 @@ class DeployRoot:
     def __exit__(self, *exc) -> None:
         """Give write permission back (releases are read-only), so that the runner can delete the folder."""
         try:
-            self.owner("writable", self.root)
+            self.owner(("writable", self.root))
         except Exception:
             pass  # the runner deletes what it can
 
     def shown(self, text: str) -> str:
         return text.replace(str(self.root), "<root>").replace(str(self.shared), "<shared>")
 
-    def owner(self, action: str, path: Path) -> None:
-        """Change a file of the deploy root as the user who made it (see AS_OWNER)."""
-        done = self.ctx.runner.run_command(["-c", AS_OWNER, action, str(path)], {})
+    def owner(self, *changes: tuple[str, Path]) -> None:
+        """Change files of the deploy root as the user who made it (see AS_OWNER): (action, path) pairs, in one
+        command."""
+        done = self.ctx.runner.run_command(["-c", AS_OWNER, *(str(w) for pair in changes for w in pair)], {})
         if done.code != 0:
-            raise RuntimeError(f"could not {action} {path.name} in the deploy root: {self.shown(done.output)}")
+            names = ", ".join(f"{a} {p.name}" for a, p in changes)
+            raise RuntimeError(f"could not {names} in the deploy root: {self.shown(done.output)}")
 
     def tool(self, *args: str, env: dict[str, str] | None = None, timeout: float | None = None,
              workspace: Path | None = None) -> tuple[int | None, str]:
@@ -91,9 +106,10 @@ class DeployRoot:
         done = self.ctx.runner.run_command([TOOL, "--root", str(self.root), *args], env, workspace=workspace, **extra)
         return done.code, self.shown(done.output)
 
-    def expect(self, *args: str, shown: str, what: str, workspace: Path | None = None) -> str:
+    def expect(self, *args: str, shown: str, what: str, workspace: Path | None = None,
+               timeout: float | None = None) -> str:
         """Run the tool expecting exit 0; return the last line it printed."""
-        code, output = self.tool(*args, workspace=workspace)
+        code, output = self.tool(*args, workspace=workspace, timeout=timeout)
         if code != 0:
             raise CheckFailed(f"Seen: `python {TOOL} {shown}` {ended(code)}{tail(output)}\nExpected: exit 0, {what}.")
         return last_line(output)
@@ -113,11 +129,11 @@ class DeployRoot:
         path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
         return path
 
-    def release(self, build: str, name: str, **config: str) -> str:
+    def release(self, build: str, name: str, timeout: float | None = None, **config: str) -> str:
         """Release build with a config file of REQUIRED_APP_ENV, DATABASE_URL and config; return its id."""
         path = self.config(name, **config)
         release = self.expect("release", build, "--config", str(path), shown=f"release {build} --config {name}.env",
-                              what="printing the new release's id as its last line")
+                              what="printing the new release's id as its last line", timeout=timeout)
         if not RELEASE_ID.fullmatch(release) or not (self.folder(release) / "release.env").is_file():
             raise CheckFailed(f"Seen: `python {TOOL} release` printed {release!r} last"
                               + ("" if RELEASE_ID.fullmatch(release) else ", which is not a release id like v1")

@@ -200,3 +200,42 @@ def _commands(lines: list[tuple[int, str]], functions: dict, variables: dict[str
             else:
                 found.append(command)
     return found
+
+
+# -- what a python command runs ----------------------------------------------------------------------------
+
+PYTHON = re.compile(r"python[0-9.]*$")
+PYTHON_VALUE_OPTIONS = {"-W", "-X", "--check-hash-based-pycs"}  # options whose value is the next word
+
+
+@dataclass(frozen=True)
+class PythonRun:
+    """What `python …` runs: a script (its path), a module (-m name) or code (-c text), and the arguments."""
+
+    kind: str
+    target: str
+    args: list[str]
+
+
+def python_run(words: list[str]) -> PythonRun | None:
+    """What a command's words run with Python, or None when the program is not Python or runs nothing."""
+    if not words or not PYTHON.match(words[0].rsplit("/", 1)[-1]):
+        return None
+    i = 1
+    while i < len(words):
+        word = words[i]
+        if word in PYTHON_VALUE_OPTIONS:
+            i += 2
+            continue
+        if word.startswith("-") and not word.startswith("--") and word[1:2] not in ("W", "X"):
+            at = next((j for j, c in enumerate(word[1:], 1) if c in "mc"), None)  # -m, -c, -um, -mrelease
+            if at is not None:
+                kind, rest = ("module" if word[at] == "m" else "code"), word[at + 1:]
+                if rest:
+                    return PythonRun(kind, rest, words[i + 1:])
+                return PythonRun(kind, words[i + 1] if i + 1 < len(words) else "", words[i + 2:])
+        if word.startswith("-"):
+            i += 1
+            continue
+        return PythonRun("script", word, words[i + 1:])
+    return None
