@@ -1,12 +1,16 @@
 """Factor VI: the static check finds state kept in the process, and the black-box checks catch each way of
 keeping it there."""
 
+import email.message
 import textwrap
+import time
+import urllib.request
+from email.utils import formatdate
 from pathlib import Path
 
 import pytest
 
-from factorlab.checks.processes import _which, process_state
+from factorlab.checks.processes import _KeptCookies, _leftovers, _which, process_state
 
 from conftest import ROOT
 from helpers import verdict
@@ -74,6 +78,96 @@ def test_a_lazily_made_resource_is_not_state(tmp_path):
                           "        ENGINE = make()\n    return ENGINE\n") == set()
 
 
+@pytest.mark.parametrize("code, name", [
+    # an object made once for the process, filled by its methods
+    ("class Fallback:\n    def __init__(self):\n        self.lists = {}\n    def push(self, sid, code):\n"
+     "        self.lists[sid] = [code]\nfallback = Fallback()\n", "fallback.lists"),
+    ("class Counter:\n    def __init__(self):\n        self.n = 0\n    def click(self):\n        self.n += 1\n"
+     "counter = Counter()\n", "counter.n"),
+    ("class Visitors:\n    seen = {}\n    @classmethod\n    def saw(cls, sid):\n        cls.seen[sid] = 1\n",
+     "Visitors.seen"),
+    # what a request changes on the app, or on another object made once
+    ("from flask import Flask\napp = Flask(__name__)\n@app.before_request\ndef limit():\n"
+     "    seen = app.extensions.setdefault('rate', {})\n    seen['x'] = 1\n", "app.extensions"),
+    ("from flask import Flask\napp = Flask(__name__)\ndef count():\n    app.config['VISITS'] += 1\n"
+     "@app.get('/')\ndef index():\n    count()\n", "app.config"),
+    ("from flask import Blueprint, current_app\nbp = Blueprint('b', __name__)\n@bp.post('/x')\ndef x():\n"
+     "    current_app.last_code = 'abc'\n", "current_app.last_code"),
+    ("from flask import Flask\napp = Flask(__name__)\nclass Store:\n    pass\nstore = Store()\n"
+     "def remember(code):\n    store.recent.append(code)\napp.add_url_rule('/r', view_func=remember)\n", "store.recent"),
+    ("from flask import Flask\napp = Flask(__name__)\nclass Registry:\n    def __init__(self):\n"
+     "        self.items = []\n    def register(self, f):\n        self.items.append(f)\nparsers = Registry()\n"
+     "@app.post('/parsers')\ndef add():\n    parsers.register(len)\n", "parsers.items"),
+    # a function handed on as a value runs later, whoever hands it on
+    ("import atexit\nSEEN = []\ndef see():\n    SEEN.append(1)\natexit.register(see)\n", "SEEN"),
+    ("from flask import Flask\napp = Flask(__name__)\nPARSERS = []\ndef register(f):\n    PARSERS.append(f)\n"
+     "    return f\n@app.post('/parsers')\ndef add():\n    register(len)\n", "PARSERS"),
+])
+def test_state_kept_in_objects_and_on_the_app_is_found(tmp_path, code, name):
+    assert name in scan(tmp_path, code)
+
+
+@pytest.mark.parametrize("code", [
+    # filled at import only: a registry filled by a decorator, an engine made once per URL at start-up
+    "PARSERS = []\ndef parser(f):\n    PARSERS.append(f)\n    return f\n@parser\ndef html(page):\n    return page\n",
+    "ENGINES = {}\ndef engine_for(url):\n    if url not in ENGINES:\n        ENGINES[url] = create_engine(url)\n"
+    "    return ENGINES[url]\nengine = engine_for(URL)\n",
+    "class Registry:\n    def __init__(self):\n        self.items = []\n    def register(self, f):\n"
+    "        self.items.append(f)\n        return f\nparsers = Registry()\n@parsers.register\ndef html(page):\n"
+    "    return page\n",
+    # a pool of connections filled as requests come is no one's state
+    "from flask import Flask\napp = Flask(__name__)\nENGINES = {}\ndef engine_for(url):\n"
+    "    return ENGINES.setdefault(url, create_engine(url))\n@app.get('/')\ndef index():\n"
+    "    return engine_for(URL).connect()\n",
+    # objects made per request; the request's own g and session
+    "class Basket:\n    def __init__(self):\n        self.items = []\n    def add(self, x):\n"
+    "        self.items.append(x)\ndef handle():\n    basket = Basket()\n    basket.add(1)\n",
+    "from flask import Flask, g, session\napp = Flask(__name__)\n@app.get('/')\ndef index():\n"
+    "    g.db = engine.connect()\n    session['recent'] = [1]\n    session.permanent = True\n",
+])
+def test_code_and_connections_are_not_state(tmp_path, code):
+    assert scan(tmp_path, code) == set()
+
+
+class FakeRedis:
+    """Just enough of a Redis client for _leftovers: keys of each type, as bytes."""
+
+    def __init__(self, keys: dict):
+        self.keys = {k.encode(): v for k, v in keys.items()}
+
+    def scan_iter(self, count=None):
+        return iter(self.keys)
+
+    def type(self, key):
+        value = self.keys[key]
+        return (b"hash" if isinstance(value, dict) else b"list" if isinstance(value, list) else
+                b"set" if isinstance(value, set) else b"string")
+
+    def lrange(self, key, start, end):
+        return [v.encode() for v in self.keys[key]]
+
+    def smembers(self, key):
+        return {v.encode() for v in self.keys[key]}
+
+    def hgetall(self, key):
+        return {k.encode(): v.encode() for k, v in self.keys[key].items()}
+
+    def get(self, key):
+        return self.keys[key].encode()
+
+
+@pytest.mark.parametrize("keys, left", [
+    ({"shortly:recent:SID": ["abc123"]}, ["shortly:recent:SID"]),
+    ({"recent": ["abc123", "zzz999"]}, ["recent"]),
+    ({"shortly:recent": {"SID": '["abc123"]'}}, ["shortly:recent"]),  # one hash, a field per session
+    ({"visits": {"7": '{"sid": "SID"}'}}, ["visits"]),
+    ({"last": "abc123,zzz999"}, ["last"]),
+    ({"shortly:preview:http://x/": "a title", "link:abc123": '{"code": "abc123", "url": "http://x/"}'}, []),
+])
+def test_what_a_session_leaves_in_redis(keys, left):
+    assert _leftovers(FakeRedis(keys), "SID", ["abc123"]) == left
+
+
 def test_every_file_of_the_app_is_read(tmp_path):
     (tmp_path / "shortly.py").write_text("x = 1\n")
     (tmp_path / "visitors.py").write_text("SEEN = set()\ndef see(v):\n    SEEN.add(v)\n")
@@ -95,3 +189,22 @@ def test_every_file_of_the_app_is_read(tmp_path):
 ])
 def test_which_links_a_list_holds(recent, said):
     assert _which(recent, ["a", "b", "c", "d"], ["A", "B", "A", "B"]) == said
+
+
+# ---------------------------------------------------------------------------
+# The expiry check's visitor keeps a cookie whose Expires (rounded down to the second) is already over
+# ---------------------------------------------------------------------------
+class Answer:
+    def __init__(self, set_cookie: str):
+        self.headers = email.message.Message()
+        self.headers["Set-Cookie"] = set_cookie
+
+    def info(self):
+        return self.headers
+
+
+def test_a_cookie_expired_on_arrival_is_kept():
+    jar = _KeptCookies()
+    jar.extract_cookies(Answer(f"session=abc; Expires={formatdate(int(time.time()) - 1, usegmt=True)}; Path=/"),
+                        urllib.request.Request("http://127.0.0.1:5000/api/links"))
+    assert [(cookie.name, cookie.value) for cookie in jar] == [("session", "abc")]

@@ -136,6 +136,39 @@ def test_instances_do_not_share_tmp_and_an_app_kept_in_tmp_still_runs(tmp_path, 
             left.unlink()
 
 
+# An app that leaves a file in a folder of /var/cache and says which files it found there.
+LEAVES_A_FILE_IN_VAR = ("import os, pathlib\nfrom flask import Flask\napp = Flask(__name__)\n"
+                        "@app.get('/')\ndef home():\n"
+                        "    folder = pathlib.Path('/var/cache/factorlab-probe')\n"
+                        "    try:\n"
+                        "        folder.mkdir(exist_ok=True)\n"
+                        "        (folder / str(os.getpid())).touch()\n"
+                        "    except OSError:\n"
+                        "        return 'unwritable'\n"
+                        "    return ' '.join(sorted(p.name for p in folder.iterdir()))\n")
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_instances_write_to_a_var_of_their_own(tmp_path, warm, no_leftovers):
+    from factorlab.runners import isolation
+
+    (tmp_path / "shortly.py").write_text(LEAVES_A_FILE_IN_VAR)
+    session = LocalSession()
+    session.prepare(tmp_path) if warm else None
+    try:
+        with session.runner(tmp_path) as runner:
+            first, second = runner.start({}), runner.start({})
+            if isolation.prefix(first.workspace) is None or "/var" not in isolation.data_folders(first.workspace):
+                pytest.skip("this machine cannot give processes a /var of their own")
+            seen = [app.get("/").text for app in (first, second)]
+            if "unwritable" in seen:
+                pytest.skip("only root writes to /var/cache, on this machine as on any other")
+            assert all(len(files.split()) == 1 for files in seen) and seen[0] != seen[1]
+            assert not pathlib.Path("/var/cache/factorlab-probe").exists()
+    finally:
+        session.close()
+
+
 def test_the_warm_python_reports_each_exit_however_quick(tmp_path, no_leftovers):
     from factorlab.runners import warm
 

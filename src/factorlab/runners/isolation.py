@@ -1,10 +1,14 @@
-"""Instances isolated as separate machines are: each sees a /tmp, /var/tmp and /dev/shm of its own.
+"""Instances isolated as separate machines are: each sees a /tmp, /var/tmp and /dev/shm of its own, and a
+/var, /srv, /opt and /run it writes to alone.
 
-Two processes on one machine share its temporary folders; two deploys on two machines do not. An app that
-keeps per-user state in /tmp would pass a check of two instances side by side on one machine, and fail on
-two machines. So where Linux lets us (as root, or in a user namespace), each instance gets a new mount
-namespace with empty temporary folders; elsewhere (macOS, a locked-down container) the runner says so in
-the check's message.
+Two processes on one machine share its temporary folders and its disk; two deploys on two machines do not. An
+app that keeps per-user state in /tmp or /var/cache would pass a check of two instances side by side on one
+machine, and fail on two machines. So where Linux lets us (as root, or in a user namespace), each instance
+gets a new mount namespace with empty temporary folders, and the folders where a machine keeps its data
+(DATA_FOLDERS) as copies of its own: an overlay whose writes land on a private tmpfs, best effort (a folder
+that holds the app, its Python or factorlab itself stays as it is; a machine without overlays keeps them
+shared, where only root could write anyway). Elsewhere (macOS, a locked-down container) the runner says so in
+the check's message. runners/preload.py does the same for the warm Python: keep the two in step.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import threading
 
 # The temporary folders an instance gets empty copies of, and their sizes.
@@ -20,6 +25,13 @@ TEMP_FOLDERS = (("/tmp", "64m"), ("/var/tmp", "64m"), ("/dev/shm", "16m"))
 # namespace clears it), then the app. (Programs by their full paths: the app's PATH may hold nothing but a
 # clean virtual environment; a /dev/shm that cannot be replaced is left as it is.)
 MOUNT = "{mount} -t tmpfs -o size={size} tmpfs {folder}"
+# The folders where a machine keeps its data (the FHS's), each made an overlay of its own per instance. /var
+# last: its overlay covers LAYERS, the tmpfs that holds every overlay's upper layer (then the private /var/tmp
+# covers that in turn, so the app never sees the layers).
+DATA_FOLDERS = ("/run", "/srv", "/opt", "/var")
+LAYERS = "/var/tmp"
+LAYERS_SIZE = "64m"
+OVERLAY = "{mount} -t overlay overlay -o lowerdir={folder},upperdir={layer}/upper,workdir={layer}/work {folder}"
 EXEC = 'exec {setpriv} --pdeathsig KILL -- "$@"'
 NOT_ISOLATED = ("note: on this machine the instances shared /tmp and /dev/shm, which separate machines would not "
                 "(a container check isolates them)")
@@ -35,21 +47,51 @@ def replaceable(workspace: str | os.PathLike) -> list[tuple[str, str]]:
             if not (where == folder or where.startswith(folder.rstrip("/") + "/"))]
 
 
-def _candidate(folders) -> list[str] | None:
-    tools = {tool: shutil.which(tool) for tool in ("unshare", "setpriv", "mount", "sh")}
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def data_folders(workspace: str | os.PathLike | None) -> list[str]:
+    """The DATA_FOLDERS an instance gets a copy of its own: those that exist as real folders and hold none of
+    what the app needs to see as it is (its folder, factorlab's scratch and cache, the Python, factorlab)."""
+    from ..process import cache_root
+
+    needed = [os.path.realpath(p) for p in (*([workspace] if workspace else []), cache_root(),
+                                            os.environ.get("FACTORLAB_SCRATCH") or cache_root(), sys.prefix,
+                                            sys.base_prefix, sys.executable, os.path.dirname(__file__),
+                                            *(p for p in sys.path if os.path.isabs(p)))]
+    return [folder for folder in DATA_FOLDERS if os.path.isdir(folder) and not os.path.islink(folder)
+            and not any(_under(path, folder) for path in needed)]
+
+
+def _overlays(tools: dict, folders: list[str]) -> list[str]:
+    """Shell commands that give each folder an overlay of its own; any that fails leaves its folder as it is."""
+    if not folders:
+        return []
+    layers = {folder: f"{LAYERS}/.layers/{folder.strip('/')}" for folder in folders}
+    steps = [MOUNT.format(mount=tools["mount"], size=LAYERS_SIZE, folder=LAYERS),
+             f"{tools['mkdir']} -p " + " ".join(f"{layer}/upper {layer}/work" for layer in layers.values()),
+             *(f"{{ {OVERLAY.format(mount=tools['mount'], folder=folder, layer=layer)} || true; }}"
+               for folder, layer in layers.items())]
+    return ["{ " + " && ".join(steps) + "; } 2>/dev/null || true"]
+
+
+def _candidate(folders, data: list[str] = ()) -> list[str] | None:
+    tools = {tool: shutil.which(tool) for tool in ("unshare", "setpriv", "mount", "sh", "mkdir")}
     if not all(tools.values()):
         return None
     user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
     mounts = [MOUNT.format(mount=tools["mount"], size=size, folder=folder)
               + (" 2>/dev/null || true" if folder == "/dev/shm" else "") for folder, size in folders]
-    script = " && ".join([*(f"{{ {m}; }}" if m.endswith("true") else m for m in mounts),
+    script = " && ".join([*_overlays(tools, list(data)), *(f"{{ {m}; }}" if m.endswith("true") else m for m in mounts),
                           EXEC.format(setpriv=tools["setpriv"])])
     return [tools["unshare"], "--mount", "--propagation", "private", *user, "--", tools["sh"], "-c", script, "sh"]
 
 
 def prefix(workspace: str | os.PathLike | None = None) -> list[str] | None:
-    """The command that runs argv, started in `workspace`, in a mount namespace with private temporary folders;
-    None where this machine cannot (found out once, by trying) or the app lives in a temporary folder."""
+    """The command that runs argv, started in `workspace`, in a mount namespace with private temporary folders
+    and copies of its own of the data folders; None where this machine cannot (found out once, by trying) or
+    the app lives in a temporary folder."""
     with _lock:
         if "prefix" not in _probe:
             found = _candidate(TEMP_FOLDERS)
@@ -64,4 +106,4 @@ def prefix(workspace: str | os.PathLike | None = None) -> list[str] | None:
         if _probe["prefix"] is None:
             return None
     folders = TEMP_FOLDERS if workspace is None else replaceable(workspace)
-    return _candidate(folders) if len(folders) == len(TEMP_FOLDERS) else None
+    return _candidate(folders, data_folders(workspace)) if len(folders) == len(TEMP_FOLDERS) else None

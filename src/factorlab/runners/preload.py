@@ -32,6 +32,11 @@ MEMORY_LIMIT = 1024 ** 3
 PR_SET_PDEATHSIG = 1
 CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
 MS_REC, MS_PRIVATE = 0x4000, 1 << 18
+TEMP_FOLDERS = ((b"/tmp", b"size=64m"), (b"/var/tmp", b"size=64m"), (b"/dev/shm", b"size=16m"))
+# As in runners/isolation.py (keep the two in step): the folders where a machine keeps its data, each an overlay
+# of its own per instance, /var last; LAYERS holds their upper layers until the private /var/tmp covers it.
+DATA_FOLDERS = ("/run", "/srv", "/opt", "/var")
+LAYERS = "/var/tmp"
 
 
 def preload() -> None:
@@ -51,9 +56,39 @@ def _write(path: str, text: str) -> None:
         fh.write(text)
 
 
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def data_folders(cwd: str) -> list:
+    """The DATA_FOLDERS an instance gets a copy of its own: those that exist as real folders and hold none of
+    what the app needs to see as it is (its folder, and with it factorlab's scratch; the Python; factorlab)."""
+    needed = [os.path.realpath(p) for p in (cwd, sys.prefix, sys.base_prefix, sys.executable,
+                                            os.path.dirname(os.path.abspath(__file__)),
+                                            *(p for p in sys.path if os.path.isabs(p)))]
+    return [folder for folder in DATA_FOLDERS if os.path.isdir(folder) and not os.path.islink(folder)
+            and not any(_under(path, folder) for path in needed)]
+
+
+def overlay(libc, folders: list) -> None:
+    """Give each folder an overlay of its own, its writes on a tmpfs at LAYERS; any that fails stays as it is."""
+    if not folders or libc.mount(b"tmpfs", LAYERS.encode(), b"tmpfs", 0, b"size=64m") != 0:
+        return
+    for folder in folders:
+        layer = f"{LAYERS}/.layers/{folder.strip('/')}"
+        try:
+            os.makedirs(f"{layer}/upper")
+            os.makedirs(f"{layer}/work")
+        except OSError:
+            continue
+        options = f"lowerdir={folder},upperdir={layer}/upper,workdir={layer}/work".encode()
+        libc.mount(b"overlay", folder.encode(), b"overlay", 0, options)
+
+
 def isolate(cwd: str) -> bool:
     """In the child: a mount namespace (and, not as root, a user namespace) with empty /tmp, /var/tmp and
-    /dev/shm. False when this machine does not allow it, or the app itself lives in one of them."""
+    /dev/shm, and copies of its own of the data folders. False when this machine does not allow it, or the app
+    itself lives in a temporary folder."""
     where = os.path.realpath(cwd)
     if any(where == folder or where.startswith(folder + "/") for folder in ("/tmp", "/var/tmp", "/dev/shm")):
         return False
@@ -71,7 +106,8 @@ def isolate(cwd: str) -> bool:
         return False
     if libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
         return False
-    for target, size in ((b"/tmp", b"size=64m"), (b"/var/tmp", b"size=64m"), (b"/dev/shm", b"size=16m")):
+    overlay(libc, data_folders(cwd))
+    for target, size in TEMP_FOLDERS:
         if libc.mount(b"tmpfs", target, b"tmpfs", 0, size) != 0 and target != b"/dev/shm":
             return False
     return True
