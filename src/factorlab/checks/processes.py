@@ -150,7 +150,7 @@ def survives_kill(ctx: CheckContext) -> str:
 def _wait_past_lifetime(last_answer: float) -> None:
     """Sleep until a session last renewed at last_answer is over LIFETIME old, in whole seconds: Flask (through
     itsdangerous) compares whole-second timestamps, so allow for a second it may round down."""
-    until = int(last_answer) + LIFETIME + 1 + 0.1
+    until = int(last_answer) + LIFETIME + 1 + 0.05
     time.sleep(max(0.0, until - time.time()))
 
 
