@@ -9,6 +9,8 @@ notebook, which is then left unchanged on disk.
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -34,6 +36,37 @@ def coalesced(outputs: list) -> list:
     return merged
 
 
+MODEL_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def stable_widget_ids(notebook) -> None:
+    """Name the widget models after where they are met (outputs in cell order, then the models each refers to),
+    not by the random ids the kernel gave them: two runs then write the same file."""
+    state = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state")
+    if not state:
+        return
+    order: list[str] = []
+
+    def meet(model_id: str) -> None:
+        if model_id in order or model_id not in state:
+            return
+        order.append(model_id)
+        for found in re.findall(r"IPY_MODEL_([0-9a-f]{32})", json.dumps(state[model_id], sort_keys=True)):
+            meet(found)
+
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get("application/vnd.jupyter.widget-view+json")
+            if view:
+                meet(view.get("model_id", ""))
+    for model_id in sorted(state, key=lambda m: json.dumps(state[m], sort_keys=True)):  # any not met yet
+        meet(model_id)
+    names = {old: f"{index + 1:032x}" for index, old in enumerate(order)}
+    text = MODEL_ID.sub(lambda m: names.get(m.group(0), m.group(0)), json.dumps(notebook))
+    notebook.clear()
+    notebook.update(nbformat.from_dict(json.loads(text)))
+
+
 def execute(path: Path) -> float:
     """Run a notebook top to bottom and write it back with its outputs; return the seconds it took."""
     notebook = nbformat.read(path, as_version=4)
@@ -43,6 +76,7 @@ def execute(path: Path) -> float:
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs = coalesced(cell.outputs)
+    stable_widget_ids(notebook)
     nbformat.write(notebook, path)
     return time.monotonic() - started
 
