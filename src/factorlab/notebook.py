@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 from . import catalogue as cat
-from . import services
+from . import services, starters
 from .checks import run_exercise
 from .progress import Progress
 from .results import Report
@@ -57,6 +57,28 @@ def workspace(key: str) -> Path:
     copy_app(source, dest)
     print(f"Fresh workspace {rel(dest)}, a copy of {rel(source)}")
     return dest
+
+
+def _without_todos(text: str) -> list[str]:
+    """The lines of a text without its TODO notes (# TODO: ... and its indented follow-ups, <!-- TODO: ... -->)
+    and without blank lines."""
+    text = re.sub(r"(?s)<!-- TODO:.*?-->", "", text)
+    text = re.sub(r"[ \t]*# TODO:.*(\n[ \t]*#   .*)*", "", text)
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def compare_with_starter(folder: Path, key: str) -> None:
+    """Say whether a workspace is the exercise's starter as the course ships it, TODO notes aside (whatever has
+    been done to exercises/ID since), and which files differ if not."""
+    exercise = course().get(key)
+    shipped = starters.shipped_texts(course(), exercise)
+    differ = [name for name, text in shipped.items()
+              if not (Path(folder) / name).is_file()
+              or _without_todos((Path(folder) / name).read_text(errors="replace")) != _without_todos(text)]
+    if differ:
+        print(f"the workspace differs from {rel(exercise.starter)} as shipped in: {', '.join(differ)}")
+    else:
+        print(f"the workspace now matches {rel(exercise.starter)} as the course ships it (apart from its TODO notes)")
 
 
 def files(folder: Path) -> None:

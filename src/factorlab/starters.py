@@ -49,6 +49,19 @@ def shipped_files(root: Path, tree: str) -> dict[str, tuple[str, str]]:
     return found
 
 
+def shipped_texts(catalogue: Catalogue, exercise: Exercise) -> dict[str, str]:
+    """The text of each file of the starter as the course ships it (from its recorded tree), whatever has been
+    done to exercises/ID since; outside a git checkout of the course, the folder as it is."""
+    try:
+        if not exercise.starter_tree:
+            raise StarterError("no tree recorded")
+        found = shipped_files(catalogue.root, exercise.starter_tree)
+        return {path: git(catalogue.root, "cat-file", "blob", blob) for path, (_, blob) in sorted(found.items())}
+    except (StarterError, OSError, subprocess.SubprocessError):
+        return {p.relative_to(exercise.starter).as_posix(): p.read_text(errors="replace")
+                for p in sorted(exercise.starter.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
+
+
 def shipped_in(root: Path, exercise: Exercise, rel: str) -> str:
     """The latest commit (short id and subject) whose exercises/ID is the shipped starter, or ""."""
     for line in git(root, "log", "--all", "--format=%h %s", f"--find-object={exercise.starter_tree}", check=False) \
