@@ -98,20 +98,31 @@ def show(path: Path, start: int = 1, end: int | None = None) -> None:
 
 def grep(folder: Path, pattern: str) -> None:
     """Print file:line: text for every line under folder (or in one file) that matches a regular expression."""
-    regex = re.compile(pattern)
     folder = Path(folder)
     paths = [folder] if folder.is_file() else sorted(folder.rglob("*"))
-    if folder.is_file():
-        folder = folder.parent
+    root = folder.parent if folder.is_file() else folder
+    texts = {}
     for path in paths:
         if path.is_file() and ".git" not in path.parts and "__pycache__" not in path.parts:
             try:
-                text = path.read_text()
+                texts[path.relative_to(root).as_posix()] = path.read_text()
             except (UnicodeDecodeError, OSError):
                 continue
-            for number, line in enumerate(text.splitlines(), 1):
-                if regex.search(line):
-                    print(f"{path.relative_to(folder).as_posix()}:{number}: {line.strip()}")
+    _print_matches(texts, pattern)
+
+
+def todos(key: str) -> None:
+    """Print the TODO notes of an exercise's starter as the course ships it (file:line: text), whatever has been
+    done to exercises/ID since."""
+    _print_matches(starters.shipped_texts(course(), course().get(key)), r"TODO")
+
+
+def _print_matches(texts: dict[str, str], pattern: str) -> None:
+    regex = re.compile(pattern)
+    for name, text in texts.items():
+        for number, line in enumerate(text.splitlines(), 1):
+            if regex.search(line):
+                print(f"{name}:{number}: {line.strip()}")
 
 
 def diff(old: Path, new: Path, context: int = 2) -> None:
