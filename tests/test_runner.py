@@ -113,7 +113,7 @@ LEAVES_A_FILE_IN_TMP = ("import os, pathlib\nfrom flask import Flask\napp = Flas
 
 
 @pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
-def test_instances_do_not_share_tmp_and_an_app_kept_in_tmp_still_runs(tmp_path, warm, no_leftovers):
+def test_instances_do_not_share_tmp_and_an_app_kept_in_tmp_still_runs_alone(tmp_path, warm, no_leftovers):
     from factorlab.runners import isolation
 
     (tmp_path / "shortly.py").write_text(LEAVES_A_FILE_IN_TMP)
@@ -127,9 +127,10 @@ def test_instances_do_not_share_tmp_and_an_app_kept_in_tmp_still_runs(tmp_path, 
                 pytest.skip("this machine cannot give processes a /tmp of their own")
             assert second.get("/").text == "nothing" and not runner.notes
             assert not list(pathlib.Path("/tmp").glob("factorlab-probe-*"))
-            # an app whose own folder is under /tmp keeps it, and is said not to be isolated
+            # an app whose own folder is under /tmp sees that folder, and still no other file of /tmp
             app = runner.start({}, workspace=tmp_path)
-            assert app.get("/").status_code == 200 and runner.notes == [isolation.NOT_ISOLATED]
+            assert app.get("/").text == "nothing" and not runner.notes
+            assert app.get("/").text.startswith("factorlab-probe-")  # its own file, in its own /tmp
     finally:
         session.close()
         for left in pathlib.Path("/tmp").glob("factorlab-probe-*"):
@@ -158,7 +159,7 @@ def test_instances_write_to_a_var_of_their_own(tmp_path, warm, no_leftovers):
     try:
         with session.runner(tmp_path) as runner:
             first, second = runner.start({}), runner.start({})
-            if isolation.prefix(first.workspace) is None or "/var" not in isolation.data_folders(first.workspace):
+            if isolation.prefix(first.workspace) is None or "/var" not in isolation.data_folders(isolation.needed(first.workspace)):
                 pytest.skip("this machine cannot give processes a /var of their own")
             seen = [app.get("/").text for app in (first, second)]
             if "unwritable" in seen:

@@ -14,6 +14,7 @@ the check's message. runners/preload.py does the same for the warm Python: keep 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -33,35 +34,43 @@ LAYERS = "/var/tmp"
 LAYERS_SIZE = "64m"
 OVERLAY = "{mount} -t overlay overlay -o lowerdir={folder},upperdir={layer}/upper,workdir={layer}/work {folder}"
 EXEC = 'exec {setpriv} --pdeathsig KILL -- "$@"'
+KEEP_FDS = (3, 4, 5, 6, 7, 8, 9)  # the file descriptors a POSIX shell can name, for folders kept visible
 NOT_ISOLATED = ("note: on this machine the instances shared /tmp and /dev/shm, which separate machines would not "
                 "(a container check isolates them)")
 _probe: dict[str, list[str] | None] = {}
 _lock = threading.Lock()
 
 
-def replaceable(workspace: str | os.PathLike) -> list[tuple[str, str]]:
-    """The temporary folders that can be replaced for an app in `workspace`: not one that holds the app
-    itself (an app copied under /tmp keeps the /tmp it is in)."""
-    where = os.path.realpath(workspace)
-    return [(folder, size) for folder, size in TEMP_FOLDERS
-            if not (where == folder or where.startswith(folder.rstrip("/") + "/"))]
-
-
 def _under(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-def data_folders(workspace: str | os.PathLike | None) -> list[str]:
-    """The DATA_FOLDERS an instance gets a copy of its own: those that exist as real folders and hold none of
-    what the app needs to see as it is (its folder, factorlab's scratch and cache, the Python, factorlab)."""
+def needed(workspace: str | os.PathLike | None) -> list[str]:
+    """What an instance must see as it is, wherever it lives: its folder, factorlab's cache and scratch, the
+    Python, its packages and factorlab itself (a course cloned under /tmp, an app copied there)."""
     from ..process import cache_root
 
-    needed = [os.path.realpath(p) for p in (*([workspace] if workspace else []), cache_root(),
-                                            os.environ.get("FACTORLAB_SCRATCH") or cache_root(), sys.prefix,
-                                            sys.base_prefix, sys.executable, os.path.dirname(__file__),
-                                            *(p for p in sys.path if os.path.isabs(p)))]
+    paths = [workspace, cache_root(), os.environ.get("FACTORLAB_SCRATCH"), sys.prefix, sys.base_prefix,
+             os.path.dirname(sys.executable), os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+             *(p for p in sys.path if os.path.isabs(p))]
+    return sorted({os.path.realpath(p) for p in paths if p and os.path.isdir(p)})
+
+
+def kept_in_temp(paths: list[str]) -> list[str]:
+    """The outermost of paths that lie in a temporary folder: bound back into the instance's empty copy of it."""
+    inside = sorted(p for p in paths if any(_under(p, folder) for folder, _ in TEMP_FOLDERS))
+    kept: list[str] = []
+    for path in inside:
+        if not any(_under(path, top) for top in kept):
+            kept.append(path)
+    return kept
+
+
+def data_folders(paths: list[str]) -> list[str]:
+    """The DATA_FOLDERS an instance gets a copy of its own: those that exist as real folders and hold none of
+    the paths it must see as they are."""
     return [folder for folder in DATA_FOLDERS if os.path.isdir(folder) and not os.path.islink(folder)
-            and not any(_under(path, folder) for path in needed)]
+            and not any(_under(path, folder) for path in paths)]
 
 
 def _overlays(tools: dict, folders: list[str]) -> list[str]:
@@ -76,22 +85,26 @@ def _overlays(tools: dict, folders: list[str]) -> list[str]:
     return ["{ " + " && ".join(steps) + "; } 2>/dev/null || true"]
 
 
-def _candidate(folders, data: list[str] = ()) -> list[str] | None:
+def _candidate(folders, data: list[str] = (), kept: list[str] = ()) -> list[str] | None:
     tools = {tool: shutil.which(tool) for tool in ("unshare", "setpriv", "mount", "sh", "mkdir")}
-    if not all(tools.values()):
+    if not all(tools.values()) or len(kept) > len(KEEP_FDS):
         return None
     user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
     mounts = [MOUNT.format(mount=tools["mount"], size=size, folder=folder)
               + (" 2>/dev/null || true" if folder == "/dev/shm" else "") for folder, size in folders]
-    script = " && ".join([*_overlays(tools, list(data)), *(f"{{ {m}; }}" if m.endswith("true") else m for m in mounts),
-                          EXEC.format(setpriv=tools["setpriv"])])
+    # what must stay visible is opened before the temporary folders are covered, and bound back after
+    opened = [f"exec {fd}<{shlex.quote(path)}" for fd, path in zip(KEEP_FDS, kept)]
+    bound = [f"{tools['mkdir']} -p {shlex.quote(path)} && {tools['mount']} --no-canonicalize --bind /proc/self/fd/{fd} "
+             f"{shlex.quote(path)} && exec {fd}<&-" for fd, path in zip(KEEP_FDS, kept)]
+    script = " && ".join([*opened, *_overlays(tools, list(data)),
+                          *(f"{{ {m}; }}" if m.endswith("true") else m for m in mounts), *bound,
+                          *(['cd -- "$PWD"'] if kept else []), EXEC.format(setpriv=tools["setpriv"])])
     return [tools["unshare"], "--mount", "--propagation", "private", *user, "--", tools["sh"], "-c", script, "sh"]
 
 
 def prefix(workspace: str | os.PathLike | None = None) -> list[str] | None:
     """The command that runs argv, started in `workspace`, in a mount namespace with private temporary folders
-    and copies of its own of the data folders; None where this machine cannot (found out once, by trying) or
-    the app lives in a temporary folder."""
+    and copies of its own of the data folders; None where this machine cannot (found out once, by trying)."""
     with _lock:
         if "prefix" not in _probe:
             found = _candidate(TEMP_FOLDERS)
@@ -105,5 +118,5 @@ def prefix(workspace: str | os.PathLike | None = None) -> list[str] | None:
             _probe["prefix"] = found
         if _probe["prefix"] is None:
             return None
-    folders = TEMP_FOLDERS if workspace is None else replaceable(workspace)
-    return _candidate(folders, data_folders(workspace)) if len(folders) == len(TEMP_FOLDERS) else None
+    paths = needed(workspace)
+    return _candidate(TEMP_FOLDERS, data_folders(paths), kept_in_temp(paths))

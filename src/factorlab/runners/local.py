@@ -103,7 +103,8 @@ class LocalRunner:
         process = None
         if self.warm and argv[0] == sys.executable and warm.available():
             try:
-                process = warm.WarmProcess.start(argv[1:], cwd=str(workspace), env=merged, isolate=True)
+                process = warm.WarmProcess.start(argv[1:], cwd=str(workspace), env=merged, isolate=True,
+                                                 keep=isolation.needed(workspace))
                 self._note(process.isolated)
             except OSError:
                 process = None  # the warm Python is gone: start a cold one

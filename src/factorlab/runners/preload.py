@@ -31,7 +31,7 @@ PRELOAD = ("flask", "werkzeug.serving", "jinja2", "click", "itsdangerous", "mark
 MEMORY_LIMIT = 1024 ** 3
 PR_SET_PDEATHSIG = 1
 CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
-MS_REC, MS_PRIVATE = 0x4000, 1 << 18
+MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 TEMP_FOLDERS = ((b"/tmp", b"size=64m"), (b"/var/tmp", b"size=64m"), (b"/dev/shm", b"size=16m"))
 # As in runners/isolation.py (keep the two in step): the folders where a machine keeps its data, each an overlay
 # of its own per instance, /var last; LAYERS holds their upper layers until the private /var/tmp covers it.
@@ -60,14 +60,21 @@ def _under(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-def data_folders(cwd: str) -> list:
+def data_folders(paths: list) -> list:
     """The DATA_FOLDERS an instance gets a copy of its own: those that exist as real folders and hold none of
-    what the app needs to see as it is (its folder, and with it factorlab's scratch; the Python; factorlab)."""
-    needed = [os.path.realpath(p) for p in (cwd, sys.prefix, sys.base_prefix, sys.executable,
-                                            os.path.dirname(os.path.abspath(__file__)),
-                                            *(p for p in sys.path if os.path.isabs(p)))]
+    the paths it must see as they are."""
     return [folder for folder in DATA_FOLDERS if os.path.isdir(folder) and not os.path.islink(folder)
-            and not any(_under(path, folder) for path in needed)]
+            and not any(_under(path, folder) for path in paths)]
+
+
+def kept_in_temp(paths: list) -> list:
+    """The outermost of paths that lie in a temporary folder: bound back into the instance's empty copy of it."""
+    inside = sorted(p for p in paths if any(_under(p, folder.decode()) for folder, _ in TEMP_FOLDERS))
+    kept: list = []
+    for path in inside:
+        if not any(_under(path, top) for top in kept):
+            kept.append(path)
+    return kept
 
 
 def overlay(libc, folders: list) -> None:
@@ -85,13 +92,11 @@ def overlay(libc, folders: list) -> None:
         libc.mount(b"overlay", folder.encode(), b"overlay", 0, options)
 
 
-def isolate(cwd: str) -> bool:
+def isolate(cwd: str, keep: list) -> bool:
     """In the child: a mount namespace (and, not as root, a user namespace) with empty /tmp, /var/tmp and
-    /dev/shm, and copies of its own of the data folders. False when this machine does not allow it, or the app
-    itself lives in a temporary folder."""
-    where = os.path.realpath(cwd)
-    if any(where == folder or where.startswith(folder + "/") for folder in ("/tmp", "/var/tmp", "/dev/shm")):
-        return False
+    /dev/shm, and copies of its own of the data folders; what it must see as it is (keep: its folder, the
+    Python, factorlab) bound back where it lies in a temporary folder. False when this machine does not allow it."""
+    paths = sorted({os.path.realpath(p) for p in [cwd, *keep] if os.path.isdir(p)})
     libc = _libc()
     uid, gid = os.getuid(), os.getgid()
     flags = CLONE_NEWNS | (0 if uid == 0 else CLONE_NEWUSER)
@@ -106,10 +111,19 @@ def isolate(cwd: str) -> bool:
         return False
     if libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
         return False
-    overlay(libc, data_folders(cwd))
-    for target, size in TEMP_FOLDERS:
-        if libc.mount(b"tmpfs", target, b"tmpfs", 0, size) != 0 and target != b"/dev/shm":
-            return False
+    opened = [(path, os.open(path, os.O_PATH)) for path in kept_in_temp(paths)]  # before they are covered
+    try:
+        overlay(libc, data_folders(paths))
+        for target, size in TEMP_FOLDERS:
+            if libc.mount(b"tmpfs", target, b"tmpfs", 0, size) != 0 and target != b"/dev/shm":
+                return False
+        for path, fd in opened:
+            os.makedirs(path, exist_ok=True)
+            if libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, MS_BIND | MS_REC, None) != 0:
+                return False
+    finally:
+        for _, fd in opened:
+            os.close(fd)
     return True
 
 
@@ -166,7 +180,7 @@ def child(request: dict, out: int, conn: socket.socket, others: list) -> None:
             pass
         for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
             signal.signal(signum, signal.SIG_DFL)
-        isolated = isolate(request["cwd"]) if request.get("isolate") else False
+        isolated = isolate(request["cwd"], request.get("keep", [])) if request.get("isolate") else False
         _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # entering a user namespace clears it: arm it again
         conn.sendall(f"pid {os.getpid()} {'isolated' if isolated else 'shared'}\n".encode())
         conn.close()

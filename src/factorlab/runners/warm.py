@@ -103,13 +103,16 @@ class WarmProcess:
     pending: bytearray = field(default_factory=bytearray)  # what the server sent past the last line read
 
     @classmethod
-    def start(cls, args: list[str], *, cwd: str, env: dict[str, str], isolate: bool) -> "WarmProcess":
-        """Fork `python ARGS` from the server; OSError when the server cannot be reached."""
+    def start(cls, args: list[str], *, cwd: str, env: dict[str, str], isolate: bool,
+              keep: list[str] = ()) -> "WarmProcess":
+        """Fork `python ARGS` from the server; OSError when the server cannot be reached. isolate: in a mount
+        namespace of its own (runners/isolation.py), where keep lists what it must see as it is."""
         with _live_lock:
-            return cls._start(args, cwd=cwd, env=env, isolate=isolate)
+            return cls._start(args, cwd=cwd, env=env, isolate=isolate, keep=list(keep))
 
     @classmethod
-    def _start(cls, args: list[str], *, cwd: str, env: dict[str, str], isolate: bool) -> "WarmProcess":
+    def _start(cls, args: list[str], *, cwd: str, env: dict[str, str], isolate: bool,
+               keep: list[str]) -> "WarmProcess":
         server = _state["server"]
         read, write = os.pipe()
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -117,7 +120,7 @@ class WarmProcess:
             conn.connect(_state["socket"])
             run_id = os.environ.get("FACTORLAB_RUN_PREFIX", "") + os.urandom(16).hex()
             env = {**env, MARKER: run_id, "PYTHONUNBUFFERED": "1"}
-            request = json.dumps({"args": args, "cwd": cwd, "env": env, "isolate": isolate}).encode()
+            request = json.dumps({"args": args, "cwd": cwd, "env": env, "isolate": isolate, "keep": keep}).encode()
             socket.send_fds(conn, [request], [write])
         except OSError:
             conn.close()
