@@ -45,14 +45,19 @@ def _under(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-def needed(workspace: str | os.PathLike | None) -> list[str]:
+def needed(workspace: str | os.PathLike | None, env: dict[str, str] | None = None) -> list[str]:
     """What an instance must see as it is, wherever it lives: its folder, factorlab's cache and scratch, the
-    Python, its packages and factorlab itself (a course cloned under /tmp, an app copied there)."""
+    Python, its packages and factorlab itself (a course cloned under /tmp, an app copied there), and the folders
+    its environment names (a PYTHONPATH entry, the folder of a sqlite:/// file)."""
     from ..process import cache_root
 
     paths = [workspace, cache_root(), os.environ.get("FACTORLAB_SCRATCH"), sys.prefix, sys.base_prefix,
              os.path.dirname(sys.executable), os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
              *(p for p in sys.path if os.path.isabs(p))]
+    for value in (env or {}).values():
+        for part in value.replace("sqlite:///", "", 1).split(os.pathsep):
+            if part.startswith("/"):
+                paths.append(part if os.path.isdir(part) else os.path.dirname(part))
     return sorted({os.path.realpath(p) for p in paths if p and os.path.isdir(p)})
 
 
@@ -102,7 +107,7 @@ def _candidate(folders, data: list[str] = (), kept: list[str] = ()) -> list[str]
     return [tools["unshare"], "--mount", "--propagation", "private", *user, "--", tools["sh"], "-c", script, "sh"]
 
 
-def prefix(workspace: str | os.PathLike | None = None) -> list[str] | None:
+def prefix(workspace: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> list[str] | None:
     """The command that runs argv, started in `workspace`, in a mount namespace with private temporary folders
     and copies of its own of the data folders; None where this machine cannot (found out once, by trying)."""
     with _lock:
@@ -118,5 +123,5 @@ def prefix(workspace: str | os.PathLike | None = None) -> list[str] | None:
             _probe["prefix"] = found
         if _probe["prefix"] is None:
             return None
-    paths = needed(workspace)
+    paths = needed(workspace, env)
     return _candidate(TEMP_FOLDERS, data_folders(paths), kept_in_temp(paths))

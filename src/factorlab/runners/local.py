@@ -104,12 +104,12 @@ class LocalRunner:
         if self.warm and argv[0] == sys.executable and warm.available():
             try:
                 process = warm.WarmProcess.start(argv[1:], cwd=str(workspace), env=merged, isolate=True,
-                                                 keep=isolation.needed(workspace))
+                                                 keep=isolation.needed(workspace, merged))
                 self._note(process.isolated)
             except OSError:
                 process = None  # the warm Python is gone: start a cold one
         if process is None:
-            isolated = isolation.prefix(workspace)
+            isolated = isolation.prefix(workspace, merged)
             self._note(isolated is not None)
             process = Process.start([*(isolated or []), *argv], cwd=str(workspace), env=merged)
         self._processes.append(process)
