@@ -1,6 +1,7 @@
 """Notebook helpers: stable output, and nothing outlives the kernel."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -112,3 +113,23 @@ def test_grep_takes_a_folder_or_one_file(tmp_path, capsys):
     nb.grep(tmp_path, "SESSIONS")
     nb.grep(tmp_path / "a.py", "SESSIONS")
     assert capsys.readouterr().out == "a.py:1: SESSIONS = {}\n" * 2
+
+
+@pytest.mark.slow
+def test_the_notebooks_stay_green_once_every_exercise_is_solved(tmp_path):
+    """A learner who has done every exercise replays the notebooks: their stored outputs still hold. The course
+    is cloned under the temporary folder, as a classroom machine may have it, which the app instances' private
+    /tmp must not hide."""
+    from factorlab.catalogue import load
+
+    clone = tmp_path / "course"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, capture_output=True)
+    for exercise in load(clone).exercises:
+        if exercise.ready:
+            shutil.rmtree(exercise.starter)
+            shutil.copytree(exercise.solution, exercise.starter, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(clone / "src")}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval",
+                           "--nbval-current-env", "--nbval-sanitize-with", "notebooks/sanitize.cfg", "notebooks"],
+                          cwd=clone, env=env, capture_output=True, text=True, timeout=280)
+    assert done.returncode == 0, done.stdout[-4000:]
