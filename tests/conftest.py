@@ -6,11 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from factorlab import catalogue
+from factorlab import catalogue, files
 from factorlab.process import marked
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,10 +61,22 @@ def our_children() -> list[int]:
     return marked(os.environ["FACTORLAB_RUN_PREFIX"])
 
 
+def our_temp_folders() -> set[str]:
+    """What factorlab made in the temp folders and in its scratch folder, but for what it keeps on purpose (the
+    PostgreSQL template, the scratch folder itself)."""
+    places = [Path(tempfile.gettempdir()), *([memory] if (memory := files.memory_folder()) else [])]
+    made = {p for place in places for p in place.glob("factorlab-*")}
+    kept = {p for p in made if p.name == "factorlab-postgres" or p == files.scratch_base()}
+    return {str(p) for p in [*(made - kept), *files.scratch_base().glob("*")]}
+
+
 @pytest.fixture
 def no_leftovers():
-    """Fail the test if it leaves any factorlab-started process running."""
-    before = set(our_children())
+    """Fail the test if it leaves any factorlab-started process running, or a folder of its own in the temp
+    folder (one per check run piles up)."""
+    before, folders = set(our_children()), our_temp_folders()
     yield
     left = set(our_children()) - before
     assert not left, f"processes left running: {sorted(left)}"
+    stayed = our_temp_folders() - folders
+    assert not stayed, f"left in {tempfile.gettempdir()}: {sorted(stayed)}"

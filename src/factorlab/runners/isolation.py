@@ -49,9 +49,10 @@ def needed(workspace: str | os.PathLike | None, env: dict[str, str] | None = Non
     """What an instance must see as it is, wherever it lives: its folder, factorlab's cache and scratch, the
     Python, its packages and factorlab itself (a course cloned under /tmp, an app copied there), and the folders
     its environment names (a PYTHONPATH entry, the folder of a sqlite:/// file)."""
+    from ..files import scratch_base
     from ..process import cache_root
 
-    paths = [workspace, cache_root(), os.environ.get("FACTORLAB_SCRATCH"), sys.prefix, sys.base_prefix,
+    paths = [workspace, cache_root(), scratch_base(), sys.prefix, sys.base_prefix,
              os.path.dirname(sys.executable), os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
              *(p for p in sys.path if os.path.isabs(p))]
     for value in (env or {}).values():

@@ -14,6 +14,7 @@ This module must stay importable and runnable without factorlab installed (it ru
 """
 
 import ctypes
+import gc
 import json
 import os
 import resource
@@ -45,6 +46,10 @@ def preload() -> None:
             __import__(name)
         except Exception:  # a library the venv does not have: apps that need it import it themselves
             pass
+    # What the imports made lives as long as the server: kept out of the collector's sight, a fork's
+    # collections neither walk it nor copy the pages its reference counts sit on.
+    gc.collect()
+    gc.freeze()
 
 
 def _libc():

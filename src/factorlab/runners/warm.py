@@ -8,10 +8,12 @@ marker, not its own: stopping a process therefore also kills such escapees that 
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import select
 import signal
+import shutil
 import socket
 import sys
 import tempfile
@@ -26,7 +28,7 @@ from ..process import MARKER, READER_GRACE, BoundedOutput, Process, kill_marked,
 SERVER = Path(__file__).with_name("preload.py")
 READY_TIMEOUT = 30.0
 _lock = threading.Lock()
-_state: dict = {"server": None, "socket": None, "holders": 0, "spawner": None}
+_state: dict = {"server": None, "socket": None, "folder": None, "holders": 0, "spawner": None}
 _live: set["WarmProcess"] = set()
 _live_lock = threading.Lock()  # a process just forked is not an escapee: starting and sweeping take turns
 
@@ -39,12 +41,22 @@ def _spawner() -> ThreadPoolExecutor:
 
 
 def _start_server() -> None:
+    if _state["folder"]:  # a server that died: its socket goes with it
+        shutil.rmtree(_state["folder"], ignore_errors=True)
     folder = tempfile.mkdtemp(prefix="factorlab-warm-")
     path = os.path.join(folder, "socket")
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "HOME", "FACTORLAB_RUN_PREFIX")}
     server = _spawner().submit(Process.start, [sys.executable, "-u", "-P", str(SERVER), path], cwd=folder,
                                env=env).result()
-    _state.update(server=server, socket=path)
+    _state.update(server=server, socket=path, folder=folder)
+
+
+def prestart() -> None:
+    """Start the server now, for a session about to hold it: its imports then overlap the caller's own. The
+    first hold uses it; if none comes, it stops when this process exits."""
+    with _lock:
+        if _state["server"] is None or _state["server"].poll() is not None:
+            _start_server()
 
 
 def hold() -> None:
@@ -62,8 +74,22 @@ def release() -> None:
         if _state["holders"] or _state["server"] is None:
             return
         server, _state["server"] = _state["server"], None
+        folder, _state["folder"] = _state["folder"], None
     server.stop(grace=1.0)
     _kill_escapees(server.run_id, everything=True)
+    shutil.rmtree(folder, ignore_errors=True)  # its socket: a folder per run would pile up in the temp folder
+
+
+def _at_exit() -> None:
+    """A process that ends with the server still up (a notebook kernel, a test run): stop it, drop its socket."""
+    server, folder = _state["server"], _state["folder"]
+    if server is not None:
+        server.stop(grace=1.0)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+atexit.register(_at_exit)
 
 
 def available() -> bool:

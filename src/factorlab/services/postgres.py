@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..files import memory_folder
 from ..process import cache_root, free_port
 from .programs import ServiceFailed, demote, files_lock, give, postgres_bin, runnable_bin, server_user
 from .server import Server
@@ -31,7 +32,8 @@ def _version(bin_dir: Path) -> str:
 def template(bin_dir: Path) -> Path:
     """An initialised cluster (user factorlab, trust auth on loopback) made once and copied for each server:
     copying takes a fraction of initdb's time. As root it lives in the temp folder, where `nobody` can reach it."""
-    base = Path(tempfile.gettempdir()) / "factorlab-postgres" if server_user() else cache_root() / "postgres"
+    base = (memory_folder() or Path(tempfile.gettempdir())) / "factorlab-postgres" if server_user() \
+        else cache_root() / "postgres"
     key = hashlib.sha256(str(bin_dir).encode()).hexdigest()[:8]
     target = base / f"template-{_version(bin_dir)}-{key}"
     with files_lock:
@@ -71,7 +73,7 @@ class Postgres(Server):
         bin_dir = runnable_bin(postgres_bin())
         cluster = template(bin_dir)
         owned = root is None
-        root = Path(root or tempfile.mkdtemp(prefix="factorlab-pg-"))
+        root = Path(root or tempfile.mkdtemp(prefix="factorlab-pg-", dir=memory_folder()))
         root.mkdir(parents=True, exist_ok=True)
         data = root / "data"
         shutil.copytree(cluster, data, symlinks=True)
