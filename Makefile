@@ -16,7 +16,7 @@ IS_311 := import sys; sys.exit(sys.version_info[:2] != (3, 11))
 PYTEST_ARGS := -p no:cacheprovider --nbval --nbval-current-env \
 	--nbval-sanitize-with notebooks/sanitize.cfg tests notebooks -q -rs
 
-.PHONY: help venv lab test clean
+.PHONY: help venv lab test notebooks clean
 
 help:
 	@echo "factorlab: learn the Twelve-Factor App by refactoring one Flask app"
@@ -25,6 +25,7 @@ help:
 	@echo "  make test   run the course's tests and notebooks (builds .venv on first use)"
 	@echo
 	@echo "  make venv   only build or refresh .venv"
+	@echo "  make notebooks  rebuild the notebooks from notebooks/source and run them (for course authors)"
 	@echo "  make clean  remove .venv and build leftovers (your progress is kept)"
 
 venv: $(STAMP)
@@ -60,6 +61,10 @@ lab: venv
 # One pytest run (unit tests + notebooks), so the last line is pytest's summary.
 test: venv
 	$(VPY) -m pytest $(PYTEST_ARGS)
+
+# For course authors: each notebook is built from its text source and executed, outputs stored.
+notebooks: venv
+	$(VPY) -m factorlab.dev.notebooks
 
 clean:
 	rm -rf "$(VENV)" build dist src/*.egg-info .pytest_cache

@@ -1,9 +1,13 @@
-"""Execute the course's notebooks in place (outputs stored), as `pytest --nbval` will replay them.
+"""Build the course's notebooks from their text sources and execute them (outputs stored), as `pytest --nbval`
+will replay them.
 
-    python -m factorlab.dev.notebooks [NAME ...]     every notebook, or those whose name starts with NAME
+    python -m factorlab.dev.notebooks [NAME ...]          build and execute every notebook, or those named
+    python -m factorlab.dev.notebooks --check [NAME ...]  say which notebooks differ from their sources (exit 1)
 
-Each runs in a fresh kernel from notebooks/, the way JupyterLab runs it. A cell that raises stops that
-notebook, which is then left unchanged on disk.
+`make notebooks` runs the first. A notebook's source is notebooks/source/NAME.py in jupytext's percent format:
+the text is what one edits, the .ipynb (with the outputs nbval compares) is what this builds. Each runs in a
+fresh kernel from notebooks/, the way JupyterLab runs it. A cell that raises stops that notebook, which is then
+left unchanged on disk.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import jupytext
 import nbformat
 from nbclient import NotebookClient
 
@@ -67,9 +72,43 @@ def stable_widget_ids(notebook) -> None:
     notebook.update(nbformat.from_dict(json.loads(text)))
 
 
+def source_of(path: Path) -> Path:
+    """The text source of notebooks/NAME.ipynb: notebooks/source/NAME.py."""
+    return path.parent / "source" / f"{path.stem}.py"
+
+
+def from_source(source: Path) -> nbformat.NotebookNode:
+    """The notebook a source describes, without outputs: its kernel, its cells, ids by position."""
+    notebook = jupytext.read(source, fmt="py:percent")
+    notebook.metadata = {"kernelspec": notebook.metadata.get("kernelspec", {})}
+    notebook.nbformat, notebook.nbformat_minor = 4, 5
+    for index, cell in enumerate(notebook.cells):
+        cell.id, cell.metadata = f"cell-{index:02d}", {}
+    return notebook
+
+
+def cells(notebook: nbformat.NotebookNode) -> list[tuple[str, str]]:
+    """What a notebook says, outputs aside: each cell's type and source."""
+    return [(cell.cell_type, cell.source) for cell in notebook.cells]
+
+
+def differs(path: Path) -> str:
+    """Why a committed notebook does not match its source, or "" when it does."""
+    source = source_of(path)
+    if not source.is_file():
+        return f"{path.name} has no source ({source.relative_to(path.parent.parent)})"
+    built, kept = cells(from_source(source)), cells(nbformat.read(path, as_version=4))
+    if built == kept:
+        return ""
+    first = next((i for i, (a, b) in enumerate(zip(built, kept)) if a != b), min(len(built), len(kept)))
+    return (f"{path.name} differs from {source.name} from cell {first} on ({len(kept)} cells, the source "
+            f"{len(built)}): run `make notebooks` (or python -m factorlab.dev.notebooks {path.stem})")
+
+
 def execute(path: Path) -> float:
-    """Run a notebook top to bottom and write it back with its outputs; return the seconds it took."""
-    notebook = nbformat.read(path, as_version=4)
+    """Build a notebook from its source, run it top to bottom and write it with its outputs; return the seconds
+    it took."""
+    notebook = from_source(source_of(path))
     started = time.monotonic()
     NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3", record_timing=False,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
@@ -84,12 +123,18 @@ def execute(path: Path) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m factorlab.dev.notebooks", description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="notebook name prefixes, e.g. 00 03_config (default: all)")
+    parser.add_argument("--check", action="store_true", help="only say which notebooks differ from their sources")
     args = parser.parse_args(argv)
     folder = catalogue.find_root() / "notebooks"
     chosen = [p for p in sorted(folder.glob("*.ipynb"))
               if not args.names or any(p.name.startswith(name) for name in args.names)]
+    if args.check:
+        problems = [problem for path in chosen if (problem := differs(path))]
+        print("\n".join(problems) or f"{len(chosen)} notebooks match their sources")
+        return 1 if problems else 0
     for path in chosen:
-        print(f"{path.name}: executed in {execute(path):.0f} s", flush=True)
+        print(f"{path.name}: built from source/{source_of(path).name} and executed in {execute(path):.0f} s",
+              flush=True)
     return 0
 
 
