@@ -227,7 +227,7 @@ nb.checkpoint("03", ws)
 #
 # ## Next
 #
-# Open **[01_codebase](01_codebase.ipynb)**: the mystery of `shortly_prod.py`.
+# Next: **[Factor I — Codebase](01_codebase.ipynb)**, and the mystery of `shortly_prod.py`.
 #
 # The last cell stops everything this notebook started.
 

@@ -314,7 +314,7 @@ nb.todos("01")
 nb.check_button("01")
 
 # %% [markdown]
-# Next: **[02_dependencies](02_dependencies.ipynb)**, where Shortly turns out to need more than
+# Next: **[Factor II — Dependencies](02_dependencies.ipynb)**, where Shortly turns out to need more than
 # it says.
 #
 # The last cell stops everything this notebook started.

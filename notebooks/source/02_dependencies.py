@@ -301,7 +301,7 @@ nb.todos("02")
 nb.check_button("02")
 
 # %% [markdown]
-# Next: [Factor III — Config](03_config.ipynb), where the secrets move out of the code.
+# Next: **[Factor III — Config](03_config.ipynb)**, where the secrets move out of the code.
 #
 # Finally, stop anything this notebook started:
 

@@ -498,7 +498,8 @@ nb.todos("03")
 nb.check_button("03")
 
 # %% [markdown]
-# Next: Factor IV — Backing services, where the database becomes a resource you attach by URL.
+# Next: **[Factor IV — Backing services](04_backing_services.ipynb)**, where the database becomes a resource you
+# attach by URL.
 #
 # Finally, stop anything this notebook started:
 

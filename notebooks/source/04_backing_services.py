@@ -536,8 +536,8 @@ nb.stop(redis_server)
 nb.check_button("04")
 
 # %% [markdown]
-# Next: Factor V — Build, release, run (notebook `05_build_release_run`, coming next), where a deploy becomes a
-# numbered release that never changes once made.
+# Next: **[Factor V — Build, release, run](05_build_release_run.ipynb)**, where a deploy becomes a numbered
+# release that never changes once made.
 #
 # Finally, stop anything this notebook started (here, the restored PostgreSQL):
 

@@ -1036,7 +1036,7 @@ nb.todos("05")
 nb.check_button("05")
 
 # %% [markdown]
-# Next: Factor VI — Processes (notebook `06_processes`, coming next), where the state Shortly keeps in its
+# Next: **[Factor VI — Processes](06_processes.ipynb)**, where the state Shortly keeps in its
 # process memory (sessions, recent links, click counts) moves to the backing services, so that any process can
 # be stopped or started without losing anything.
 #

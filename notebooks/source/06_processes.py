@@ -459,7 +459,7 @@ nb.todos("06")
 nb.check_button("06")
 
 # %% [markdown]
-# Next: Factor VII — Port binding (notebook `07_port_binding`, coming next), where Shortly stops relying on a
+# Next: Factor VII — Port binding (notebook `07_port_binding`, coming soon), where Shortly stops relying on a
 # development server and serves HTTP itself, on whatever `$PORT` it is given.
 #
 # Finally, stop anything this notebook started (every app and server above was stopped already, so this prints
