@@ -62,12 +62,13 @@ def our_children() -> list[int]:
 
 
 def our_temp_folders() -> set[str]:
-    """What factorlab made in the temp folders and in its scratch folder, but for what it keeps on purpose (the
-    PostgreSQL template, the scratch folder itself)."""
-    places = [Path(tempfile.gettempdir()), *([memory] if (memory := files.memory_folder()) else [])]
-    made = {p for place in places for p in place.glob("factorlab-*")}
-    kept = {p for p in made if p.name == "factorlab-postgres" or p == files.scratch_base()}
-    return {str(p) for p in [*(made - kept), *files.scratch_base().glob("*")]}
+    """The folders this test run's factorlab made in the temp folders and in the scratch folder: their names carry
+    the run's FACTORLAB_RUN_PREFIX (process.run_tagged), so a notebook or another test run on the same machine
+    does not count."""
+    tag = os.environ["FACTORLAB_RUN_PREFIX"]
+    places = [Path(tempfile.gettempdir()), files.scratch_base(),
+              *([memory] if (memory := files.memory_folder()) else [])]
+    return {str(p) for place in places for p in place.glob(f"factorlab-*{tag}*")}
 
 
 @pytest.fixture
@@ -79,4 +80,4 @@ def no_leftovers():
     left = set(our_children()) - before
     assert not left, f"processes left running: {sorted(left)}"
     stayed = our_temp_folders() - folders
-    assert not stayed, f"left in {tempfile.gettempdir()}: {sorted(stayed)}"
+    assert not stayed, f"left behind: {sorted(stayed)}"

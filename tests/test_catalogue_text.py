@@ -71,3 +71,20 @@ def test_a_notebook_ends_with_the_next_one(name):
         assert f"]({upcoming.id}.ipynb)" in said and "coming" not in said
     else:
         assert f"({upcoming.id}.ipynb)" not in said and "coming soon" in said
+
+
+def test_the_scorecard_has_a_row_per_factor_with_the_check_tables_badges():
+    notebook = nbformat.read(ROOT / "notebooks" / "00_welcome.ipynb", as_version=4)
+    shown = [output["data"]["text/html"] for cell in notebook.cells if cell.cell_type == "code"
+             and "nb.scorecard()" in cell.source for output in cell.outputs if "text/html" in output.get("data", {})]
+    assert len(shown) == 1, "00_welcome shows the scorecard once"
+    rows = re.findall(r"<tr>(.*?)</tr>", shown[0], re.S)[1:]
+    assert len(rows) == len(COURSE.exercises)
+    for ex, row in zip(COURSE.exercises, rows):
+        cells = re.findall(r"<td style='text-align:left;vertical-align:top;padding:4px 8px'>(.*?)</td>", row, re.S)
+        assert len(cells) == 5, row
+        assert cells[0] == str(ex.factor) and f">{ex.title}</a>" in cells[1]
+        badge = re.fullmatch(r"<span style='color:white;background:#[0-9a-f]{6};[^']*'>(.*?)</span>", cells[4])
+        assert badge, cells[4]
+        assert badge.group(1) == (f"{len(ex.checks)} of {len(ex.checks)} checks fail" if ex.ready else "coming soon")
+    assert not re.search("[\u2705\u274c\u26a0]", shown[0]), "emoji need a font the learner may not have"

@@ -192,7 +192,7 @@ app.stop()
 #
 # `nb.scorecard()` lists the twelve factors with the sin the legacy app commits against each,
 # the fix you will make, and what the checks say about the legacy app today. A factor whose
-# notebook is not written yet shows *checks arrive with this factor's notebook*.
+# notebook is not written yet shows *coming soon*.
 
 # %%
 nb.scorecard()

@@ -140,83 +140,18 @@ nb.replace(ws / "deploy.sh", "git pull\n", "git pull\n.venv/bin/pip install --qu
 nb.replace(ws / "deploy.sh", "nohup python3 shortly.py", "nohup .venv/bin/python shortly.py")
 
 # %% [markdown]
-# ## Checkpoint: halfway
-#
-# This run builds a clean venv from your `requirements.txt` the first time, which takes a few seconds.
-
-# %%
-nb.checkpoint("02", ws)
-
-# %% [markdown]
-# Two green, three red. Flask is declared and pinned, but `curl` is still there, and in the clean environment
-# (no `curl` on `PATH`) the preview title comes back empty, exactly as in the demo above. And the runbook still
-# asks for `curl`.
-#
-# **This is where the exercise `exercises/02_dependencies` starts.** If you want to do the rest yourself, stop
-# reading here, go to the exercise (see the end of this notebook), and come back to compare.
-#
-# ## Step 3: replace `curl` with a library you can declare
-#
-# `requirements.txt` can declare Python packages only. `requests` does what `curl` did here, so declare it
-# first, pinned like Flask:
-
-# %%
-nb.replace(ws / "requirements.txt", "Flask==3.1.3\n", "Flask==3.1.3\nrequests==2.34.2\n")
-
-# %% [markdown]
-# Now the code: import `requests` instead of `subprocess`…
-
-# %%
-nb.replace(ws / "shortly.py", "import string\nimport subprocess\n", "import string\n")
-nb.replace(ws / "shortly.py", "\nfrom flask import", "\nimport requests\nfrom flask import")
-
-# %% [markdown]
-# …and fetch the page with `requests.get`, with the same header and the same 5-second timeout:
-
-# %%
-nb.replace(ws / "shortly.py", """\
-        result = subprocess.run(
-            ["curl", "-s", "-L", "-m", "5", "-H", f"Authorization: Bearer {PREVIEW_API_TOKEN}", url],
-            capture_output=True,
-            timeout=6,
-        )
-    except (FileNotFoundError, subprocess.SubprocessError):
-        return ""
-    match = TITLE_RE.search(result.stdout.decode("utf-8", errors="replace"))
-""", """\
-        response = requests.get(url, headers={"Authorization": f"Bearer {PREVIEW_API_TOKEN}"}, timeout=5)
-    except requests.RequestException:
-        return ""
-    match = TITLE_RE.search(response.text)
-""")
-
-# %% [markdown]
-# Same experiment as before: no program on `PATH` at all.
-
-# %%
-with TestPage() as page, nb.App(ws, env={"PATH": "/nonexistent"}) as app:
-    created = app.post("/api/links", json={"url": page.url("/hello")})
-created
-
-# %% [markdown]
-# The title is back, and the app no longer cares what programs the machine has.
-#
-# The runbook still tells people to `apt-get install python3-flask curl`. Documentation is part of the codebase,
-# so fix it too:
+# The runbook is part of the codebase too: it must say how a box gets its packages now.
 
 # %%
 nb.replace(ws / "OPS.md", """\
 Nothing to pip install, everything comes from apt:
 
     apt-get install python3 python3-flask curl
-
-`curl` is needed for the link previews. Without it every title comes out empty.
 """, """\
-Python 3.11 is the only system package. Everything else is declared, with
-exact versions, in `requirements.txt` and installed into a virtualenv in the app
-folder:
+Python 3.11 and curl come from apt. Everything else is declared, with exact
+versions, in `requirements.txt` and installed into a virtualenv in the app folder:
 
-    apt-get install python3 python3-venv
+    apt-get install python3 python3-venv curl
     python3 -m venv .venv
     .venv/bin/pip install -r requirements.txt
 """)
@@ -230,20 +165,26 @@ background.
 """)
 
 # %% [markdown]
-# ## Checkpoint: done
+# ## Checkpoint: halfway
+#
+# This run builds a clean venv from your `requirements.txt` the first time, which takes a few seconds.
 
 # %%
 nb.checkpoint("02", ws)
 
 # %% [markdown]
-# All five pass: every import is declared and pinned, no system tool is needed, a venv built from the
-# manifest alone runs the app, previews included, and the runbook no longer asks for `curl`.
+# Two green, three red. Flask is declared and pinned, but `curl` is still there, and in the clean environment
+# (no `curl` on `PATH`) the preview title comes back empty, exactly as in the demo above. And the runbook still
+# asks for `curl`.
 #
-# Your workspace now matches the reference solution (`diff` prints nothing and exits with 0; the venv, the
-# database and the log are local files the app or you made, not part of the code):
+# ## Where the walkthrough leaves you
+#
+# **This is where the exercise `exercises/02_dependencies` starts**: your workspace now holds the code it starts
+# from. The exercise adds only `TODO` notes, the part left for you. A quick comparison, with those notes and
+# blank lines left out:
 
 # %%
-nb.sh("diff -r -x .venv -x __pycache__ -x 'shortly.db' -x 'shortly.log*' . ../../solutions/02_dependencies", ws)
+nb.compare_with_starter(ws, "02")
 
 # %% [markdown]
 # ## Quiz
@@ -282,7 +223,19 @@ nb.quiz("Why replace curl with requests instead of adding curl to requirements.t
 nb.todos("02")
 
 # %% [markdown]
-# Edit the files in JupyterLab's file browser or your editor, then check your work, here or in a terminal:
+# What is left is the third step: a dependency that `requirements.txt` cannot declare has to go.
+#
+# - `requirements.txt` declares Python packages only, and `curl` is a program of the operating system: a fresh
+#   deploy may not have it, and nothing would say so until the first title came back empty. The `requests`
+#   library does the same job and can be declared, pinned like Flask.
+# - The preview must keep what the `curl` call did: the same `Authorization` header, the same 5-second limit,
+#   and an empty title (not a crash) when the page cannot be fetched.
+# - The runbook is part of the codebase: it must stop asking for `curl`, and say how the app's packages get
+#   installed now.
+#
+# The checks below (and the checkpoints above) tell you when the app no longer needs anything the manifest does
+# not declare. Edit the files in JupyterLab's file browser or your editor, then check your work, here or in a
+# terminal:
 #
 # - `factorlab check 02` runs the same checks as the checkpoints above
 # - `factorlab check 02 --runner docker` runs them with the app in a container

@@ -83,9 +83,9 @@ GREEN = {"SHORTLY_SECRET_KEY": "fake-green-key", "SHORTLY_DATABASE": "green.db",
          "SHORTLY_PREVIEW_TOKEN": "fake-green-token"}
 
 
-def two_deploys():
-    """Run blue and green side by side from the workspace; one new link each; who knows which link?"""
-    with TestPage() as page, nb.App(ws, env=BLUE) as blue, nb.App(ws, env=GREEN) as green:
+def two_deploys(folder=ws):
+    """Run blue and green side by side from a folder (the workspace); one new link each; who knows which link?"""
+    with TestPage() as page, nb.App(folder, env=BLUE) as blue, nb.App(folder, env=GREEN) as green:
         deploys = {"blue": blue, "green": green}
         codes = {name: app.post("/api/links", json={"url": page.url(f"/{name}")}).json()["code"]
                  for name, app in deploys.items()}
@@ -219,6 +219,26 @@ set +a
 """)
 
 # %% [markdown]
+# And the runbook says where a box's configuration lives:
+
+# %%
+nb.replace(ws / "OPS.md", """\
+    .venv/bin/pip install -r requirements.txt
+
+## Deploying / restarting
+""", """\
+    .venv/bin/pip install -r requirements.txt
+
+## Configuration
+
+Each box keeps its configuration in `.env` in the app folder (never in git).
+Start from `.env.example`; `SHORTLY_SECRET_KEY` is required, the app refuses to
+start without it. `deploy.sh` loads `.env` before starting the app.
+
+## Deploying / restarting
+""")
+
+# %% [markdown]
 # ## Checkpoint: halfway
 
 # %%
@@ -229,220 +249,14 @@ nb.checkpoint("03", ws)
 # database path ignores the environment, the hostname switch is still there, and `deploy.sh` still edits the
 # code to turn debug mode off.
 #
-# **This is where the exercise `exercises/03_config` starts** (its `TODO` comments mark the rest). If you want
-# to do the rest yourself, go to the exercise now (see the end of this notebook) and come back to compare.
+# ## Where the walkthrough leaves you
 #
-# ## Step 3: every other setting from the environment
-#
-# The tokens, debug mode and the database path become config values. The tokens are optional: without a preview
-# token, previews are fetched without an `Authorization` header; without an admin token, the purge endpoint
-# refuses everyone. Thanks to `env_value`, a token arrives as the text it was set to, digits or not. The
-# database defaults to `shortly.db` in the working directory.
+# **This is where the exercise `exercises/03_config` starts**: your workspace now holds the code it starts from.
+# The exercise adds only `TODO` notes, the part left for you. A quick comparison, with those notes and blank
+# lines left out:
 
 # %%
-nb.replace(ws / "shortly.py", """\
-# The secrets below are FAKE: made up for the factorlab course, they protect nothing.
-""", """\
-# Every variable is listed in .env.example.
-""")
-nb.replace(ws / "shortly.py", """\
-PREVIEW_API_TOKEN = "FAKE-preview-token-0000"  # preview proxy wants a token on every fetch
-ADMIN_TOKEN = "FAKE-admin-token-letmein"
-DEBUG = True
-DATABASE = os.path.join(HERE, "shortly.db")
-""", """\
-PREVIEW_API_TOKEN = app.config.get("PREVIEW_TOKEN")  # optional: no token, no Authorization header
-ADMIN_TOKEN = app.config.get("ADMIN_TOKEN")  # optional: no token, the purge endpoint refuses everyone
-DEBUG = app.config["DEBUG"]
-DATABASE = app.config.get("DATABASE", "shortly.db")
-""")
-
-# %% [markdown]
-# Where the tokens are used, a missing token must not become the string `"None"`:
-
-# %%
-nb.replace(ws / "shortly.py", """\
-    try:
-        response = requests.get(url, headers={"Authorization": f"Bearer {PREVIEW_API_TOKEN}"}, timeout=5)
-""", """\
-    headers = {"Authorization": f"Bearer {PREVIEW_API_TOKEN}"} if PREVIEW_API_TOKEN else {}
-    try:
-        response = requests.get(url, headers=headers, timeout=5)
-""")
-nb.replace(ws / "shortly.py", """\
-    if request.args.get("token") != ADMIN_TOKEN:
-""", """\
-    if not ADMIN_TOKEN or request.args.get("token") != ADMIN_TOKEN:
-""")
-
-# %% [markdown]
-# ## Step 4: no more hostname switch
-#
-# The switch chose four settings at once from the machine's name. Debug mode and the database now have their own
-# variables. The short-URL base does not need one: the app can build short links from the address it was
-# reached at, `request.host_url`. And the log level, the last setting the switch chose, gets a variable of its own,
-# `SHORTLY_LOG_LEVEL`, like every other setting. Not `SHORTLY_ENV=production`: a variable that names the deploy
-# would be the hostname switch again under another name, one guess choosing several settings at once, and every
-# new deploy (staging, a colleague's laptop, a test run) would need its own branch in the code.
-
-# %%
-nb.replace(ws / "shortly.py", """\
-LOG_LEVEL = logging.DEBUG
-SHORT_URL_BASE = "http://localhost:5000/"
-
-ENV = "production" if socket.gethostname().startswith("prod-") else "development"
-if ENV == "production":
-    DEBUG = False
-    DATABASE = "/var/lib/shortly/shortly.db"
-    LOG_LEVEL = logging.WARNING
-    SHORT_URL_BASE = "https://shortly.example.com/"
-""", """\
-# How much the log says: a setting of its own, like every other. The code never asks which deploy it is in.
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-LOG_LEVEL = str(app.config.get("LOG_LEVEL") or "DEBUG").upper()
-if LOG_LEVEL not in LOG_LEVELS:
-    print(f"shortly: SHORTLY_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {LOG_LEVEL!r}", file=sys.stderr)
-    raise SystemExit(1)
-""")
-nb.replace(ws / "shortly.py", "import re\nimport socket\n", "import re\n")
-
-# %% [markdown]
-# `SHORT_URL_BASE` was used in four places; each becomes `request.host_url`:
-
-# %%
-for passage in ['"short_url": SHORT_URL_BASE + code',
-                "base=SHORT_URL_BASE, error=None",
-                "base=SHORT_URL_BASE, error=str(exc)",
-                "clicks=clicks_of(link), base=SHORT_URL_BASE"]:
-    nb.replace(ws / "shortly.py", passage, passage.replace("SHORT_URL_BASE", "request.host_url"))
-
-# %% [markdown]
-# ## Step 5: document every variable
-#
-# `.env.example` gets all of them, each with a comment and a harmless placeholder:
-
-# %%
-nb.replace(ws / ".env.example", "SHORTLY_SECRET_KEY=change-me\n", """\
-SHORTLY_SECRET_KEY=change-me
-
-# The SQLite database file. A relative path is relative to the working directory.
-# Default: shortly.db
-SHORTLY_DATABASE=shortly.db
-
-# Optional: bearer token sent when fetching link previews. Empty: no Authorization header.
-SHORTLY_PREVIEW_TOKEN=
-
-# Optional: token of /admin/purge?token=... Empty: the endpoint refuses every request.
-SHORTLY_ADMIN_TOKEN=change-me-too
-
-# true or false. Never true in production.
-SHORTLY_DEBUG=false
-
-# How much goes into the log: DEBUG (the default: everything), INFO, WARNING or ERROR.
-SHORTLY_LOG_LEVEL=DEBUG
-""")
-
-# %% [markdown]
-# `deploy.sh` no longer edits the code to switch debug off; it edits this box's `.env` instead, just before
-# loading it, so the value it forces is the one the app gets:
-
-# %%
-nb.replace(ws / "deploy.sh", """\
-sed -i 's/^DEBUG = True/DEBUG = False/' shortly.py
-""", """\
-sed -i 's/^SHORTLY_DEBUG=.*/SHORTLY_DEBUG=false/' .env
-""")
-
-# %% [markdown]
-# And the runbook says where each setting lives now:
-
-# %%
-ops = ws / "OPS.md"
-nb.replace(ops, """\
-| your laptop | `python3 shortly.py`, http://localhost:5000/ | SQLite, `shortly.db` next to the code |
-| prod-web-1 | `shortly.py`, behind nginx as https://shortly.example.com/ | `/var/lib/shortly/shortly.db` |
-
-The code lives in one git repository; every box runs a checkout of it.
-`shortly.py` picks the production settings by itself on hosts named `prod-*`.
-""", """\
-| your laptop | `python3 shortly.py`, http://localhost:5000/ | SQLite, `shortly.db` in the working directory |
-| prod-web-1 | `shortly.py`, behind nginx as https://shortly.example.com/ | `SHORTLY_DATABASE=/var/lib/shortly/shortly.db` |
-
-The code lives in one git repository; every box runs a checkout of it. What
-differs between boxes is their configuration, nothing else.
-""")
-nb.replace(ops, """\
-    .venv/bin/pip install -r requirements.txt
-
-""", """\
-    .venv/bin/pip install -r requirements.txt
-
-## Configuration
-
-Each box keeps its configuration in `.env` in the app folder (never in git).
-Start from `.env.example`; `deploy.sh` loads `.env` before starting the app.
-
-| variable | |
-|---|---|
-| `SHORTLY_SECRET_KEY` | required, the app refuses to start without it |
-| `SHORTLY_DATABASE` | the SQLite file, default `shortly.db` in the working directory |
-| `SHORTLY_PREVIEW_TOKEN` | bearer token for the link previews, optional |
-| `SHORTLY_ADMIN_TOKEN` | token of the purge URL; unset, the purge URL refuses everyone |
-| `SHORTLY_DEBUG` | `true` or `false`; `false` on prod |
-| `SHORTLY_LOG_LEVEL` | how much gets logged: `DEBUG` (the default), `INFO`, `WARNING` or `ERROR`; `WARNING` on prod |
-
-""")
-nb.replace(ops, """\
-`deploy.sh` pulls, installs `requirements.txt` into `.venv`, switches DEBUG off
-in `shortly.py`, kills the process in `shortly.pid` and starts a new one in the
-background.
-""", """\
-`deploy.sh` pulls, installs `requirements.txt` into `.venv`, switches
-`SHORTLY_DEBUG` off in `.env`, kills the process in `shortly.pid` and starts a
-new one in the background.
-""")
-nb.replace(ops, """\
-    curl "https://shortly.example.com/admin/purge?token=FAKE-admin-token-letmein"
-
-It answers `{"purged": N}`. (The token is the `ADMIN_TOKEN` in `shortly.py`.
-It is a FAKE value, made up for the factorlab course.)
-""", """\
-    set -a; . /srv/shortly/.env; set +a
-    curl "https://shortly.example.com/admin/purge?token=$SHORTLY_ADMIN_TOKEN"
-
-It answers `{"purged": N}`.
-""")
-
-# %% [markdown]
-# ## Same code, two environments
-#
-# Time to rerun the blue/green experiment from the start of this notebook, on the same folder and with the
-# same environments:
-
-# %%
-two_deploys()
-
-# %% [markdown]
-# Now each deploy knows only its own link, and each sent its own preview token. Each wrote its own database
-# file:
-
-# %%
-nb.files(ws)
-
-# %% [markdown]
-# Nothing in the code changed between blue and green: only their environments differ. That is the whole factor.
-#
-# ## Checkpoint: done
-
-# %%
-nb.checkpoint("03", ws)
-
-# %% [markdown]
-# All six pass. Your workspace now matches the reference solution (`diff` prints nothing and exits with 0;
-# the databases and the log are files the app wrote while running):
-
-# %%
-nb.sh("diff -r -x .venv -x __pycache__ -x '*.db' -x 'shortly.log*' . ../../solutions/03_config", ws)
+nb.compare_with_starter(ws, "03")
 
 # %% [markdown]
 # ## Quiz
@@ -480,6 +294,26 @@ nb.quiz("Which file belongs in git?",
 nb.todos("03")
 
 # %% [markdown]
+# What is left, and how to think about it:
+#
+# - **Every other setting comes from the environment.** The tokens, debug mode and the database path become
+#   config values. The tokens are optional: without a preview token, previews go out with no `Authorization`
+#   header; without an admin token, the purge endpoint refuses everyone. Where a token is used, a missing one
+#   must not turn into the text `"None"`.
+# - **No more hostname switch.** It chose four settings at once from the machine's name. Debug mode and the
+#   database get their own variables. The short-URL base needs none: the app can build short links from the
+#   address it was reached at (`request.host_url`). The log level gets a variable of its own,
+#   `SHORTLY_LOG_LEVEL`. Not `SHORTLY_ENV=production`: a variable that names the deploy is the hostname switch
+#   again under another name, one guess choosing several settings at once, and every new deploy (staging, a
+#   colleague's laptop, a test run) would need its own branch in the code.
+# - **Document every variable** in `.env.example`, each with a comment and a harmless placeholder. `deploy.sh`
+#   stops editing the code to switch debug off (it can set `SHORTLY_DEBUG=false` in the box's `.env` instead),
+#   and `OPS.md` says where each setting lives now.
+#
+# Once your check passes, rerun the blue/green experiment from the start of this notebook on your own folder,
+# `two_deploys(nb.course().root / "exercises/03_config")` in a new cell: each deploy should know only its own
+# link and send its own preview token, with nothing in the code changed between them.
+#
 # When you are done, check your work here or in a terminal:
 #
 # - `factorlab check 03` runs the same checks as the checkpoints above

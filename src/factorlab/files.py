@@ -63,9 +63,11 @@ def scratch_base() -> Path:
 
 def scratch(prefix: str) -> Path:
     """A new folder for a check's copies and shared files, under scratch_base()."""
+    from .process import run_tagged
+
     base = scratch_base()
     base.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    return Path(tempfile.mkdtemp(prefix=run_tagged(prefix), dir=base))
 
 
 def skipped(name: str, is_dir: bool) -> bool:

@@ -18,8 +18,9 @@ from pathlib import Path
 from . import catalogue as cat
 from . import services, starters
 from .checks import run_exercise
+from .process import run_tagged
 from .progress import Progress
-from .results import Report
+from .results import CELL, FAILED, PASSED, PLANNED, Report, badge
 from .files import copy_app
 from .files import ignore as IGNORED  # noqa: F401  (a notebook copies with shutil.copytree(..., ignore=nb.IGNORED))
 from .http import Client
@@ -431,21 +432,23 @@ def scorecard(folder: Path | None = None):
     import tempfile
 
     if folder is None:  # a copy outside any repository: the legacy app has no version control of its own
-        tmp = tempfile.mkdtemp(prefix="factorlab-legacy-")
+        tmp = tempfile.mkdtemp(prefix=run_tagged("factorlab-legacy-"))
         folder = copy_app(course().legacy, Path(tmp) / "legacy")
     rows = []
     for ex in course().exercises:
         if ex.ready:
             report = run_exercise(ex, folder, course())
             failing = sum(not r.ok for r in report.results)
-            verdict = f"❌ {failing} of {len(report.results)} checks fail" if failing else "✅ passes"
+            verdict = badge(f"{failing} of {len(report.results)} checks fail", FAILED) if failing \
+                else badge("passes", PASSED)
         else:
-            verdict = "checks arrive with this factor's notebook"
-        rows.append(f"<tr><td>{ex.factor}</td><td><a href='{html.escape(ex.url)}'>{html.escape(ex.title)}</a></td>"
-                    f"<td style='text-align:left'>{html.escape(ex.sin)}</td>"
-                    f"<td style='text-align:left'>{html.escape(ex.fix)}</td><td>{verdict}</td></tr>")
+            verdict = badge("coming soon", PLANNED)
+        cells = [str(ex.factor), f"<a href='{html.escape(ex.url)}'>{html.escape(ex.title)}</a>",
+                 html.escape(ex.sin), html.escape(ex.fix), verdict]
+        rows.append("<tr>" + "".join(f"<td {CELL}>{text}</td>" for text in cells) + "</tr>")
     if str(folder).startswith(tempfile.gettempdir()):
         shutil.rmtree(folder.parent, ignore_errors=True)
-    return HTML("<table><thead><tr><th>#</th><th>factor</th><th>the sin in the legacy app</th>"
-                "<th>the fix you will make</th><th>checks today</th></tr></thead><tbody>"
+    head = "".join(f"<th {CELL}>{name}</th>" for name in
+                   ("#", "factor", "the sin in the legacy app", "the fix you will make", "checks today"))
+    return HTML(f"<table><thead><tr>{head}</tr></thead><tbody>"
                 + "".join(rows) + "</tbody></table>")

@@ -122,6 +122,12 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def run_tagged(prefix: str) -> str:
+    """A temporary folder's name prefix, tagged with the FACTORLAB_RUN_PREFIX of the test run it belongs to (if
+    any): a run tells its own folders from those of another run, or of a notebook, on the same machine."""
+    return prefix + os.environ.get("FACTORLAB_RUN_PREFIX", "")
+
+
 def cache_root() -> Path:
     """factorlab's cache folder: $FACTORLAB_CACHE, else $XDG_CACHE_HOME/factorlab or ~/.cache/factorlab."""
     return Path(os.environ.get("FACTORLAB_CACHE") or os.path.join(

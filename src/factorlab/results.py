@@ -10,6 +10,14 @@ SCHEMA_VERSION = 1
 PASSED, FAILED, ERROR = "passed", "failed", "error"
 _MARK = {PASSED: "✅", FAILED: "❌", ERROR: "⚠️"}
 _COLOUR = {PASSED: "#2e7d32", FAILED: "#c62828", ERROR: "#ef6c00"}
+PLANNED = "planned"  # a factor whose checks are not written yet (the scorecard's grey badge)
+CELL = "style='text-align:left;vertical-align:top;padding:4px 8px'"  # every table cell, so tables align alike
+
+
+def badge(text: str, status: str) -> str:
+    """A coloured label for a status, drawn with CSS (no emoji font needed)."""
+    return (f"<span style='color:white;background:{_COLOUR.get(status, '#757575')};border-radius:4px;"
+            f"padding:1px 6px;white-space:nowrap'>{html.escape(text)}</span>")
 
 
 @dataclass
@@ -81,11 +89,10 @@ class Report:
         return self.to_text()
 
     def _repr_html_(self) -> str:
-        cell = "style='text-align:left;vertical-align:top;padding:4px 8px'"
+        cell = CELL
         rows = "".join(
             "<tr>"
-            f"<td {cell}><span style='color:white;background:{_COLOUR[r.status]};border-radius:4px;"
-            f"padding:1px 6px;white-space:nowrap'>{r.status}</span></td>"
+            f"<td {cell}>{badge(r.status, r.status)}</td>"
             f"<td {cell}><b>{html.escape(r.title)}</b><br><code>{html.escape(r.check)}</code></td>"
             f"<td {cell}><span style='white-space:pre-wrap'>{html.escape(r.message)}</span></td>"
             f"<td {cell}>{html.escape(r.hint) if not r.ok else ''}</td>"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .. import files
 from ..http import Client
-from ..process import BoundedOutput, free_port, port_open, wait_until
+from ..process import BoundedOutput, free_port, port_open, run_tagged, wait_until
 from ..runners import COMMAND_TIMEOUT, READY_TIMEOUT, WRITTEN_LIMIT, AppFailed, Exit, ServingApp, not_serving
 from .engine import LABEL, connect, owner, sweep_orphans
 from .images import Images
@@ -251,7 +251,7 @@ class DockerRunner:
     def _scratch(self, prefix: str) -> Path:
         # In the temp folder, which every user can reach: the container's user sees a shared folder at the same
         # path, and could not pass through a home such as /root on the way.
-        root = Path(tempfile.mkdtemp(prefix=prefix))
+        root = Path(tempfile.mkdtemp(prefix=run_tagged(prefix)))
         self._dirs.append(root)
         return root
 

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..process import MARKER, READER_GRACE, BoundedOutput, Process, kill_marked, marked, wait_until
+from ..process import MARKER, READER_GRACE, BoundedOutput, Process, kill_marked, marked, run_tagged, wait_until
 
 SERVER = Path(__file__).with_name("preload.py")
 READY_TIMEOUT = 30.0
@@ -43,7 +43,7 @@ def _spawner() -> ThreadPoolExecutor:
 def _start_server() -> None:
     if _state["folder"]:  # a server that died: its socket goes with it
         shutil.rmtree(_state["folder"], ignore_errors=True)
-    folder = tempfile.mkdtemp(prefix="factorlab-warm-")
+    folder = tempfile.mkdtemp(prefix=run_tagged("factorlab-warm-"))
     path = os.path.join(folder, "socket")
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "HOME", "FACTORLAB_RUN_PREFIX")}
     server = _spawner().submit(Process.start, [sys.executable, "-u", "-P", str(SERVER), path], cwd=folder,

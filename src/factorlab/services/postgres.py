@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..files import memory_folder
-from ..process import cache_root, free_port
+from ..process import cache_root, free_port, run_tagged
 from .programs import ServiceFailed, demote, files_lock, give, postgres_bin, runnable_bin, server_user
 from .server import Server
 
@@ -73,7 +73,7 @@ class Postgres(Server):
         bin_dir = runnable_bin(postgres_bin())
         cluster = template(bin_dir)
         owned = root is None
-        root = Path(root or tempfile.mkdtemp(prefix="factorlab-pg-", dir=memory_folder()))
+        root = Path(root or tempfile.mkdtemp(prefix=run_tagged("factorlab-pg-"), dir=memory_folder()))
         root.mkdir(parents=True, exist_ok=True)
         data = root / "data"
         shutil.copytree(cluster, data, symlinks=True)

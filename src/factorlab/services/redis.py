@@ -6,7 +6,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..process import free_port
+from ..process import free_port, run_tagged
 from .programs import redis_server
 from .server import Server
 
@@ -21,7 +21,7 @@ class Redis(Server):
     def start(cls, root: Path | None = None, *, detached: bool = False, password: str | None = None) -> "Redis":
         program = redis_server()
         owned = root is None
-        root = Path(root or tempfile.mkdtemp(prefix="factorlab-redis-"))
+        root = Path(root or tempfile.mkdtemp(prefix=run_tagged("factorlab-redis-")))
         root.mkdir(parents=True, exist_ok=True)
         server = cls("redis", free_port(), root, 0, owned_root=owned, password=password)
         auth = ["--requirepass", password] if password else []
