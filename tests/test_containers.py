@@ -165,16 +165,17 @@ def test_editing_the_code_does_not_reinstall_dependencies(tmp_path, monkeypatch,
     session.image_for(folder)
     session.close()
     builds = []
-    original = Images._build
+    original, commit = Images._build, Images._commit
     monkeypatch.setattr(Images, "_build", lambda self, ctx, dockerfile, *a, **k:
                         (builds.append(dockerfile), original(self, ctx, dockerfile, *a, **k))[1])
+    monkeypatch.setattr(Images, "_commit", lambda self, *a, **k: (builds.append("app stage"), commit(self, *a, **k))[1])
     (folder / "shortly.py").write_text(WHOAMI + "\n# an edit\n")
     session = DockerSession("shortly:app")
     try:
         session.image_for(folder)
     finally:
         session.close()
-    assert builds == ["Dockerfile"], "only the app layer is rebuilt"
+    assert builds == ["app stage"], "only the app layer is made again"
     builds.clear()
     (folder / "requirements.txt").write_text(f"Flask==3.1.3\n# {uuid.uuid4()}: a manifest of this run only\n")
     session = DockerSession("shortly:app")
@@ -183,10 +184,63 @@ def test_editing_the_code_does_not_reinstall_dependencies(tmp_path, monkeypatch,
         deps = [tag for tag in session.images._built if tag.startswith("factorlab/deps:")]
     finally:
         session.close()
-    assert builds == [".factorlab/Dockerfile", "Dockerfile"], "a new manifest builds new dependencies"
+    assert builds == [".factorlab/Dockerfile", "app stage"], "a new manifest builds new dependencies"
     client = connect()
     client.images.remove(deps[0])  # not a cache worth keeping
     client.close()
+
+
+def test_the_app_stage_made_by_a_commit_is_the_image_the_dockerfile_builds(tmp_path, nothing_left):
+    from factorlab.docker import images
+
+    folder = _folder(tmp_path, WHOAMI)
+    (folder / "bin").mkdir()
+    (folder / "bin" / "tool.sh").write_text("#!/bin/sh\necho tool\n")
+    (folder / "bin" / "tool.sh").chmod(0o755)
+    (folder / "link").symlink_to("bin/tool.sh")
+    stage = images.TEMPLATE.read_text().split("\nFROM deps\n", 1)[1]
+    assert images.commit_plan(stage) is not None, "the course's Dockerfile is committed, not built"
+    session = DockerSession("shortly:app")
+    client = connect()
+    try:
+        committed = session.image_for(folder)
+        deps = session.images.deps(images.manifest_files(folder))
+        context = images._tar(lambda tar: (images._add_tree(tar, folder, "app"), images._add_bytes(
+            tar, "Dockerfile", f"FROM {deps}\n{stage}".encode())))
+        built = f"factorlab/app:{PREFIX}built"
+        session.images._build(context, "Dockerfile", built, {"role": "app"})
+        session.images._built["built"] = built  # removed with the session's other app images
+
+        def config(tag):
+            found = client.images.get(tag).attrs["Config"]
+            return {key: found.get(key) for key in ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "Labels",
+                                                    "ExposedPorts", "Volumes")}
+
+        listing = ["sh", "-c", "cd / && find app -mindepth 1 -exec stat -c '%n %u:%g %a %Y %s %N' {} + | sort"]
+        files = {tag: client.containers.run(tag, listing, remove=True, network_mode="none").decode()
+                 for tag in (committed, built)}
+        assert config(committed) == config(built)
+        assert files[committed] == files[built] and "app/bin/tool.sh 10001:10001 755" in files[built]
+    finally:
+        client.close()
+        session.close()
+
+
+@pytest.mark.parametrize("stage", ["WORKDIR /app\nCOPY --chown=1:1 app/ /app/\n", "COPY --chown=1:1 app/ /app/\nRUN true\n",
+                                   "COPY app/ /app/\n", "COPY --chown=1:1 app/ /app/\nCOPY extra /extra\n",
+                                   "COPY --chown=1:1 app/ /app/\nADD https://example.org/x /x\n"])
+def test_an_app_stage_a_commit_cannot_make_is_built(stage):
+    from factorlab.docker.images import commit_plan
+
+    assert commit_plan(stage) is None
+
+
+def test_an_app_stage_of_a_copy_and_config_is_committed():
+    from factorlab.docker.images import CommitPlan, commit_plan
+
+    stage = "# the app\nCOPY --chown=7:8 app/ /srv/app/\nWORKDIR /srv/app\nENV A=1 \\\n    B=2\nCMD [\"python\"]\n"
+    assert commit_plan(stage) == CommitPlan("/srv/app/", (7, 8), ["WORKDIR /srv/app", "ENV A=1      B=2",
+                                                                   'CMD ["python"]'])
 
 
 def test_an_undeclared_dependency_is_missing_in_the_container(tmp_path, nothing_left):

@@ -59,6 +59,43 @@ def test_an_app_dies_with_the_kernel_that_started_it(tmp_path):
             proc.kill()
 
 
+@pytest.mark.parametrize("how", ["shutdown", "restart"])
+def test_a_failing_cell_leaves_nothing_running_once_the_kernel_shuts_down_or_restarts(tmp_path, how, no_leftovers):
+    """A real kernel, as JupyterLab runs one: an app, a PostgreSQL and a Redis started, then a cell fails (Run All
+    stops there, and the clean-up cell never runs); shutting the kernel down, or restarting it, stops them all."""
+    from jupyter_client.manager import start_new_kernel
+
+    from factorlab.process import pid_alive, wait_until
+
+    printed = []
+    kernel, client = start_new_kernel(kernel_name="python3", cwd=str(ROOT / "notebooks"))
+    try:
+        started = client.execute_interactive(textwrap.dedent(f"""
+            import shutil
+            from factorlab import notebook as nb
+            app = nb.App(shutil.copytree({str(ROOT / 'solutions' / '01_codebase')!r}, {str(tmp_path / 'app')!r}))
+            database, cache = nb.postgres(), nb.redis()
+            print("pids", app.running.process.pid, database.pid, cache.pid)
+        """), timeout=120, output_hook=lambda message: printed.append(message["content"].get("text", "")))
+        assert started["content"]["status"] == "ok", started["content"]
+        pids = [int(word) for word in "".join(printed).split("pids")[1].split()]
+        failed = client.execute_interactive("raise RuntimeError('a cell that fails')", timeout=30,
+                                            output_hook=lambda message: None)
+        assert failed["content"]["status"] == "error"
+        assert all(pid_alive(pid) for pid in pids)  # the app, PostgreSQL, Redis
+        if how == "restart":
+            kernel.restart_kernel(now=False)
+            assert kernel.is_alive()
+        else:
+            kernel.shutdown_kernel(now=False)
+        assert wait_until(lambda: not any(pid_alive(pid) for pid in pids) and not our_children(), 15), \
+            f"still running: {[pid for pid in pids if pid_alive(pid)] + our_children()}"
+    finally:
+        client.stop_channels()
+        if kernel.is_alive():
+            kernel.shutdown_kernel(now=True)
+
+
 def _button_parts(box):
     import ipywidgets as widgets
 
@@ -115,19 +152,35 @@ def test_grep_takes_a_folder_or_one_file(tmp_path, capsys):
     assert capsys.readouterr().out == "a.py:1: SESSIONS = {}\n" * 2
 
 
+def _half_solve(starter, solution) -> None:
+    """A learner midway: every other file of the solution copied over the starter, the app's module cut off in
+    the middle of a line being typed, and a .env of their own."""
+    names = sorted(p.relative_to(solution) for p in solution.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for name in names[::2]:
+        (starter / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(solution / name, starter / name)
+    module = starter / "shortly.py"
+    text = module.read_text()
+    module.write_text(text[:len(text) // 2] + "\ndef purge_expired(\n")
+    (starter / ".env").write_text("SHORTLY_SECRET_KEY=mine\nDATABASE_URL=sqlite:///mine.db\n")
+
+
 @pytest.mark.slow
-def test_the_notebooks_stay_green_once_every_exercise_is_solved(tmp_path):
-    """A learner who has done every exercise replays the notebooks: their stored outputs still hold. The course
-    is cloned under the temporary folder, as a classroom machine may have it, which the app instances' private
-    /tmp must not hide."""
+@pytest.mark.parametrize("state", ["solved", "half-solved"])
+def test_the_notebooks_stay_green_once_every_exercise_is_solved(tmp_path, state):
+    """A learner who has done every exercise (or is midway through each, with a file that does not even parse)
+    replays the notebooks: their stored outputs still hold. The course is cloned under the temporary folder, as
+    a classroom machine may have it, which the app instances' private /tmp must not hide."""
     from factorlab.catalogue import load
 
     clone = tmp_path / "course"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, capture_output=True)
     for exercise in load(clone).exercises:
-        if exercise.ready:
+        if exercise.ready and state == "solved":
             shutil.rmtree(exercise.starter)
             shutil.copytree(exercise.solution, exercise.starter, ignore=shutil.ignore_patterns("__pycache__"))
+        elif exercise.ready:
+            _half_solve(exercise.starter, exercise.solution)
     env = {**os.environ, "PYTHONPATH": str(clone / "src")}
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval",
                            "--nbval-current-env", "--nbval-sanitize-with", "notebooks/sanitize.cfg", "notebooks"],

@@ -184,3 +184,119 @@ def test_the_warm_python_reports_each_exit_however_quick(tmp_path, no_leftovers)
             assert proc.text().strip() == str(n)
     finally:
         warm.release()
+
+
+# -- an exec of the same Python, handed to a spare of the warm child -------------------------------------------
+
+EXEC_PROBE = r'''
+import json, os, signal, sys, threading, time
+if sys.argv[1] == "first":
+    os.makedirs("lib", exist_ok=True)
+    with open("lib/probe_marker.py", "w") as fh:
+        fh.write("WHERE = 'PYTHONPATH'\n")
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: None)  # a handler: an exec resets it to the default
+    kept, closed = os.pipe()  # kept: made inheritable; closed: close-on-exec, as Python makes every descriptor
+    os.set_inheritable(kept, True)
+    os.umask(0o027)
+    os.makedirs("elsewhere", exist_ok=True)
+    os.chdir("elsewhere")
+    env = {**os.environ, "STAGE": "2", "PYTHONPATH": os.path.abspath("../lib"), **json.loads(sys.argv[2])}
+    if env.pop("THREAD", None):
+        threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+    print("first", flush=True)
+    os.execve(sys.executable, [sys.executable, os.path.abspath("../probe.py"), "second", str(kept), str(closed)], env)
+else:
+    def is_open(fd):
+        try:
+            os.fstat(fd)
+            return True
+        except OSError:
+            return False
+    import probe_marker
+    import click
+    umask = os.umask(0)
+    print(json.dumps({"warm": "flask" in sys.modules, "stage": os.environ.get("STAGE"), "argv": sys.argv[1:2],
+                      "kept": is_open(int(sys.argv[2])), "closed": is_open(int(sys.argv[3])),
+                      "usr1 ignored": signal.getsignal(signal.SIGUSR1) == signal.SIG_IGN,
+                      "term default": signal.getsignal(signal.SIGTERM) == signal.SIG_DFL,
+                      "cwd": os.path.basename(os.getcwd()), "umask": oct(umask), "marker": probe_marker.WHERE,
+                      "click": getattr(click, "SHADOW", "the library"),
+                      "path": sys.path[1] == os.path.abspath("../lib")}), flush=True)
+    if os.environ.get("HOW") == "signal":
+        os.kill(os.getpid(), signal.SIGTERM)
+    if os.environ.get("HOW") == "hang":
+        time.sleep(60)
+    sys.exit(7)
+'''
+
+
+def _exec_probe(folder, extra_env=None, how=""):
+    """Run the probe in the warm Python: its first stage execs this Python on its second; (exit code, what the
+    second stage reported)."""
+    import json
+
+    from factorlab.process import wait_until
+    from factorlab.runners import warm
+
+    (folder / "probe.py").write_text(EXEC_PROBE)
+    proc = warm.WarmProcess.start(["probe.py", "first", json.dumps(extra_env or {})], cwd=str(folder),
+                                  env={"PATH": "/usr/bin:/bin", "HOW": how}, isolate=False)
+    try:
+        if how == "hang":
+            assert wait_until(lambda: "{" in proc.text(), 30)
+            code = proc.stop()
+        else:
+            code = proc.wait(30)
+    finally:
+        proc.stop()
+    lines = proc.text().splitlines()
+    assert lines[0] == "first", proc.text()
+    return code, json.loads(lines[1])
+
+
+@pytest.fixture
+def warm_python():
+    from factorlab.runners import warm
+
+    warm.hold()
+    try:
+        assert warm.available()
+        yield
+    finally:
+        warm.release()
+
+
+def test_an_exec_of_the_same_python_runs_warm_as_a_fresh_process_would(tmp_path, warm_python, no_leftovers):
+    code, seen = _exec_probe(tmp_path)
+    assert code == 7
+    assert seen == {"warm": True, "stage": "2", "argv": ["second"], "kept": True, "closed": False,
+                    "usr1 ignored": True, "term default": True, "cwd": "elsewhere", "umask": "0o27",
+                    "marker": "PYTHONPATH", "click": "the library", "path": True}
+
+
+@pytest.mark.parametrize("how, code", [("signal", -15), ("hang", -15)], ids=["killed-itself", "stopped"])
+def test_an_exec_handed_over_ends_as_the_process_it_replaced_would(tmp_path, warm_python, no_leftovers, how, code):
+    assert _exec_probe(tmp_path, how=how)[0] == code
+
+
+@pytest.mark.parametrize("env, shadow", [({"PYTHONOPTIMIZE": "1"}, False), ({"THREAD": "1"}, False),
+                                         ({}, True)], ids=["start-up-variable", "a-thread", "shadowed-library"])
+def test_an_exec_a_spare_could_not_reproduce_starts_cold(tmp_path, warm_python, no_leftovers, env, shadow):
+    if shadow:  # a click.py on the second stage's PYTHONPATH: a fresh Python imports it, not the library
+        (tmp_path / "lib").mkdir()
+        (tmp_path / "lib" / "click.py").write_text("SHADOW = 'the app'\n")
+    code, seen = _exec_probe(tmp_path, env)
+    assert code == 7 and not seen["warm"] and seen["stage"] == "2" and seen["kept"] and not seen["closed"]
+    assert seen["click"] == ("the app" if shadow else "the library")
+
+
+def test_a_warm_start_in_a_folder_that_shadows_a_preloaded_library_starts_cold(tmp_path, warm_python, no_leftovers):
+    from factorlab.runners import warm
+
+    (tmp_path / "click.py").write_text("SHADOW = 'the app'\n")
+    proc = warm.WarmProcess.start(["-c", "import sys, click; print('flask' in sys.modules, click.SHADOW)"],
+                                  cwd=str(tmp_path), env={"PATH": "/usr/bin:/bin"}, isolate=False)
+    assert proc.wait(30) == 0
+    proc.stop()
+    assert proc.text().split() == ["False", "the", "app"]

@@ -8,6 +8,7 @@ import sys
 
 from .catalogue import CatalogueError
 from .commands import UsageError
+from .entry import warm_up
 from .runners import NAMES, RunnerUnavailable
 
 
@@ -54,17 +55,8 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def _warm_up(argv: list[str]) -> None:
-    """`check` and `watch` on the local runner will fork apps from the warm Python: start it before the
-    commands' own imports, which it then overlaps."""
-    if argv[:1] in (["check"], ["watch"]) and "docker" not in argv and "--runner=docker" not in argv:
-        from .runners import warm
-
-        warm.prestart()
-
-
 def main(argv: list[str] | None = None) -> int:
-    _warm_up(sys.argv[1:] if argv is None else argv)
+    warm_up(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     try:
         return args.func(args)

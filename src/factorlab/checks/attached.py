@@ -7,6 +7,7 @@ Real servers, made for the check and gone after it: a database in the cluster of
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -74,6 +75,16 @@ def database_env(ctx: CheckContext, name: str = "app") -> dict[str, str]:
     SHORTLY_DATABASE (factor III) and DATABASE_URL (from factor IV on)."""
     path = ctx.runner.shared_dir() / f"{name}.db"
     return {"SHORTLY_DATABASE": str(path), "DATABASE_URL": f"sqlite:///{path}"}
+
+
+def side_by_side(func, items) -> list:
+    """func(item) for every item at once, each in a thread (runners take calls from two threads); the results
+    in order. When one raises, all have ended before the first error (in order) is raised; what the others
+    started, the runner stops with the check."""
+    items = list(items)
+    with ThreadPoolExecutor(max_workers=max(1, len(items)), thread_name_prefix="side by side") as pool:
+        futures = [pool.submit(func, item) for item in items]
+    return [future.result() for future in futures]
 
 
 def serve(ctx: CheckContext, env: dict[str, str] | None = None, **start):

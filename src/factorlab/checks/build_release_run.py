@@ -20,6 +20,7 @@ from ..process import free_port
 from ..testpage import TestPage
 from . import CheckContext, CheckFailed, check
 from .app import create_link, follow, shorten
+from .attached import side_by_side
 from .code_writes import app_modules, writes_next_to_code
 from .deploy_root import TOKEN, TOOL, DeployRoot, content, release_of, writable_parts
 from .runbook import runbook_truth
@@ -240,39 +241,49 @@ def _served(deploy: DeployRoot, page: TestPage, label: str) -> tuple[str, str | 
 def rollback(ctx: CheckContext) -> str:
     """Two releases with different configs (and code): `release.py run` serves the second; after `release.py
     rollback`, `run` serves the first one's config and code again (the first release itself, or a new release
-    that copies it), reporting the id rollback printed. With a single release, rollback exits non-zero and
-    changes nothing."""
-    with DeployRoot(ctx) as deploy, TestPage() as page:
-        first = deploy.release(deploy.build(), "before", **{TOKEN: "token-before"})
-        changed = ctx.runner.workspace()
-        (changed / "shortly.py").write_text((changed / "shortly.py").read_text() + "\n# the second build\n")
-        second = deploy.release(deploy.build(workspace=changed), "after", **{TOKEN: "token-after"})
-        deploy.expect_current(second, f"after releasing {second}")
-        said, token = _served(deploy, page, "second")
-        if (said, token) != (second, "token-after"):
-            raise CheckFailed(f"Seen: `python {TOOL} run` of the current release, {second}, answered {said!r} at "
-                              f"/api/release and sent the preview token {token!r}.\nExpected: {second!r} and its "
-                              "own config's token: run serves the current release.")
-        back = deploy.expect("rollback", shown="rollback", what=f"making {first} (or a copy of it) current and "
-                             "printing its id last")
-        deploy.expect_current(back, f"after `python {TOOL} rollback` printed {back!r}")
-        if back != first and (deploy.folder(back) / "shortly.py").read_bytes() != \
-                (deploy.folder(first) / "shortly.py").read_bytes():
-            raise CheckFailed(f"Seen: after `python {TOOL} rollback`, the current release {back} does not hold "
-                              f"{first}'s code.\nExpected: the release before the current one runs again.")
-        said, token = _served(deploy, page, "rolled-back")
-        if (said, token) != (back, "token-before"):
-            raise CheckFailed(f"Seen: after the rollback, `python {TOOL} run` answered {said!r} at /api/release and "
-                              f"sent the preview token {token!r}.\nExpected: {back!r}, with the config of {first} "
-                              "('token-before'): the earlier release runs again, as it was.")
-    with DeployRoot(ctx, "single") as single:
-        only = single.release(single.build(), "only")
-        code, output = single.tool("rollback")
-        if code == 0 or code is None or single.current() != only:
-            raise CheckFailed(f"Seen: `python {TOOL} rollback` with a single release, {only}, {ended(code)}"
-                              + (f", leaving current at {single.current()}" if single.current() != only else "")
-                              + f".\nExpected: a non-zero exit with a message: there is nothing before {only}.")
+    that copies it), reporting the id rollback printed. With a single release (in a deploy root of its own,
+    side by side), rollback exits non-zero and changes nothing."""
+    with DeployRoot(ctx) as deploy, DeployRoot(ctx, "single") as single, TestPage() as page:
+        first, _ = side_by_side(lambda part: part(), [lambda: _rolls_back(ctx, deploy, page),
+                                                      lambda: _single_stays(single)])
     return f"after a rollback, `{TOOL} run` serves {first}'s config and code again; a single release cannot roll back"
+
+
+def _rolls_back(ctx: CheckContext, deploy: DeployRoot, page: TestPage) -> str:
+    """Release twice, serve, roll back, serve again: the first release's id, or CheckFailed."""
+    first = deploy.release(deploy.build(), "before", **{TOKEN: "token-before"})
+    changed = ctx.runner.workspace()
+    (changed / "shortly.py").write_text((changed / "shortly.py").read_text() + "\n# the second build\n")
+    second = deploy.release(deploy.build(workspace=changed), "after", **{TOKEN: "token-after"})
+    deploy.expect_current(second, f"after releasing {second}")
+    said, token = _served(deploy, page, "second")
+    if (said, token) != (second, "token-after"):
+        raise CheckFailed(f"Seen: `python {TOOL} run` of the current release, {second}, answered {said!r} at "
+                          f"/api/release and sent the preview token {token!r}.\nExpected: {second!r} and its "
+                          "own config's token: run serves the current release.")
+    back = deploy.expect("rollback", shown="rollback", what=f"making {first} (or a copy of it) current and "
+                         "printing its id last")
+    deploy.expect_current(back, f"after `python {TOOL} rollback` printed {back!r}")
+    if back != first and (deploy.folder(back) / "shortly.py").read_bytes() != \
+            (deploy.folder(first) / "shortly.py").read_bytes():
+        raise CheckFailed(f"Seen: after `python {TOOL} rollback`, the current release {back} does not hold "
+                          f"{first}'s code.\nExpected: the release before the current one runs again.")
+    said, token = _served(deploy, page, "rolled-back")
+    if (said, token) != (back, "token-before"):
+        raise CheckFailed(f"Seen: after the rollback, `python {TOOL} run` answered {said!r} at /api/release and "
+                          f"sent the preview token {token!r}.\nExpected: {back!r}, with the config of {first} "
+                          "('token-before'): the earlier release runs again, as it was.")
+    return first
+
+
+def _single_stays(single: DeployRoot) -> None:
+    """With one release, rollback fails and leaves current alone; CheckFailed when it does not."""
+    only = single.release(single.build(), "only")
+    code, output = single.tool("rollback")
+    if code == 0 or code is None or single.current() != only:
+        raise CheckFailed(f"Seen: `python {TOOL} rollback` with a single release, {only}, {ended(code)}"
+                          + (f", leaving current at {single.current()}" if single.current() != only else "")
+                          + f".\nExpected: a non-zero exit with a message: there is nothing before {only}.")
 
 
 def _writes_into_code(names: list[str], release: str) -> str:

@@ -241,6 +241,7 @@ class DockerRunner:
         self.notes: list[str] = []  # containers are isolated from each other: nothing to note
         self._apps: list[ContainerApp] = []
         self._toolboxes: dict[str, object] = {}  # image -> a container waiting for one-off commands
+        self._toolbox_lock = threading.Lock()  # calls may come from two threads of one check (Runner says so)
         self._mounts: list[str] = []
         self._dirs: list[Path] = []
 
@@ -261,11 +262,12 @@ class DockerRunner:
     def shared_dir(self) -> Path:
         path = self._scratch("factorlab-shared-")
         path.chmod(0o777)  # the app runs as an unprivileged user of its own
-        self._mounts.append(str(path))
-        for box in self._toolboxes.values():  # made before this folder existed: it would not see it
-            self.session.stop(box)
-            self.session.remove(box)
-        self._toolboxes.clear()
+        with self._toolbox_lock:
+            self._mounts.append(str(path))
+            for box in self._toolboxes.values():  # made before this folder existed: it would not see it
+                self.session.stop(box)
+                self.session.remove(box)
+            self._toolboxes.clear()
         return path
 
     def _launch(self, env: dict[str, str] | None, folder: Path, network: str,
@@ -317,11 +319,13 @@ class DockerRunner:
         """A container of folder's image that waits, on host networking with the shared folders mounted, for
         one-off commands to be run in it (docker exec): a box of the app where an operator types commands."""
         image = self.session.image_for(folder)
-        if image not in self._toolboxes:
-            self.used = True
-            self._toolboxes[image] = self.session.run(image, {}, free_port(), network="host", mounts=self._mounts,
-                                                      command=["-c", "import time; time.sleep(10 ** 6)"])
-        return self._toolboxes[image]
+        with self._toolbox_lock:
+            if image not in self._toolboxes:
+                self.used = True
+                self._toolboxes[image] = self.session.run(image, {}, free_port(), network="host",
+                                                          mounts=list(self._mounts),
+                                                          command=["-c", "import time; time.sleep(10 ** 6)"])
+            return self._toolboxes[image]
 
     def run_command(self, args: list[str], env: dict[str, str] | None = None, *,
                     timeout: float = COMMAND_TIMEOUT, workspace: Path | None = None) -> Exit:

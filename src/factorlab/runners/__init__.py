@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
-import requests
+if TYPE_CHECKING:  # annotations only: `factorlab check` starts the warm Python before it imports requests
+    import requests
 
-from ..http import Client
+    from ..http import Client
 
 LAUNCHER = Path(__file__).resolve().parent.parent / "launch.py"  # run by path: it needs no factorlab installed
 # `python -P LAUNCHER`: -P keeps the launcher's own folder (factorlab's) off sys.path, where its modules would
@@ -124,7 +125,8 @@ class ServingApp:
 
 @runtime_checkable
 class Runner(Protocol):
-    """The calls a check may make. One runner serves one check, and close() undoes everything it did."""
+    """The calls a check may make. One runner serves one check, and close() undoes everything it did. A check
+    may call it from two threads at once (to set up and start two instances side by side), except close()."""
 
     name: str
     used: bool  # did the check start anything, or only read the folder?

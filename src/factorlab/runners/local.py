@@ -8,9 +8,11 @@ so that it also runs in a clean virtual environment) or with a command of the ap
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +74,8 @@ class LocalRunner:
         self._apps: list[RunningApp] = []
         self._processes: list[Process] = []
         self._dirs: list[Path] = []
+        self._instance = itertools.count()  # calls may come from two threads of one check (Runner says so)
+        self._lock = threading.Lock()
 
     # -- folders ------------------------------------------------------------------------------------------
 
@@ -90,7 +94,7 @@ class LocalRunner:
     def _private_env(self, workspace: Path) -> dict[str, str]:
         """A temporary folder and a home of the instance's own: two instances share neither, as two machines
         would not."""
-        private = workspace.parent / f".{workspace.name}-private-{len(self._processes)}"
+        private = workspace.parent / f".{workspace.name}-private-{next(self._instance)}"
         (private / "tmp").mkdir(parents=True, exist_ok=True)
         (private / "home").mkdir(exist_ok=True)
         return {"TMPDIR": str(private / "tmp"), "HOME": str(private / "home")}
@@ -116,8 +120,9 @@ class LocalRunner:
         return process
 
     def _note(self, isolated: bool) -> None:
-        if not isolated and isolation.NOT_ISOLATED not in self.notes:
-            self.notes.append(isolation.NOT_ISOLATED)
+        with self._lock:
+            if not isolated and isolation.NOT_ISOLATED not in self.notes:
+                self.notes.append(isolation.NOT_ISOLATED)
 
     def _clean_python(self, workspace: Path) -> tuple[str, dict[str, str]]:
         """A venv built from the workspace's requirements.txt alone, and a PATH with nothing else on it."""

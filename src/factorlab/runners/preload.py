@@ -10,10 +10,20 @@ A request: a JSON line {"args", "cwd", "env", "isolate"} with the write end of t
 (SCM_RIGHTS). The answers on the same connection: "pid N isolated|shared", then "exit STATUS" when the child
 has exited (STATUS as os.waitpid gives it).
 
+A child that execs this same Python again (`release.py run` ends in `os.execve(sys.executable, [..., "-m",
+"flask", ...], env)`) would start cold. So each child that runs a script or module first forks a spare of
+itself, untouched by the app's code; the exec is handed to the spare (arguments, environment, working
+directory, umask, the descriptors an exec keeps, the signals it ignores), which runs it as a fresh process
+would, while the child stands in for it: it exits as the spare exits (the same code, or killed by the same
+signal), and passes on the signals that do not reach the spare through their process group. Anything the
+spare cannot reproduce (other interpreter options, start-up variables, threads, a folder on the new path
+that shadows a preloaded library) takes the real exec.
+
 This module must stay importable and runnable without factorlab installed (it runs by path).
 """
 
 import ctypes
+import fcntl
 import gc
 import json
 import os
@@ -41,15 +51,17 @@ LAYERS = "/var/tmp"
 
 
 def preload() -> None:
+    gc.disable()  # imports make objects by the hundred thousand and free few: collecting meanwhile is wasted time
     for name in PRELOAD:
         try:
             __import__(name)
         except Exception:  # a library the venv does not have: apps that need it import it themselves
             pass
     # What the imports made lives as long as the server: kept out of the collector's sight, a fork's
-    # collections neither walk it nor copy the pages its reference counts sit on.
-    gc.collect()
+    # collections neither walk it nor copy the pages its reference counts sit on. (No collection first: it
+    # would take a tenth of the imports' time to free a few hundred objects.)
     gc.freeze()
+    gc.enable()
 
 
 def _libc():
@@ -168,6 +180,227 @@ def emulate(args: list[str]) -> int:
         return 1
 
 
+# -- an exec of this same Python, handed to a spare ------------------------------------------------------
+
+OPTIONS = ("-P", "-u", "-B")
+START_UP_KEPT = {"PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH"}  # what a spare reproduces
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+             signal.SIGWINCH, signal.SIGALRM)
+
+
+def without_options(args: list) -> list:
+    """ARGS from the first word after the options emulate knows."""
+    rest = list(args)
+    while rest and rest[0] in OPTIONS:
+        rest = rest[1:]
+    return rest
+
+
+def runs_code(args: list) -> bool:
+    """Do ARGS (after the options emulate knows) name a script, -m module or -c code?"""
+    rest = without_options(args)
+    if not rest:
+        return False
+    if rest[0] in ("-m", "-c"):
+        return len(rest) >= 2
+    return not rest[0].startswith("-")
+
+
+def _top_level_names(folder: str) -> set:
+    try:
+        entries = os.listdir(folder or ".")
+    except OSError:
+        return set()
+    return {name[:-3] if name.endswith(".py") else name for name in entries}
+
+
+def first_on_path(args: list, env: dict) -> list:
+    """The folders a fresh `python ARGS` puts before the standard library: the script's folder (or the working
+    directory for -m and -c) unless -P, then PYTHONPATH."""
+    rest = without_options(args)
+    safe = "-P" in args[:len(args) - len(rest)]
+    here = [] if safe else [os.getcwd() if rest[0] in ("-m", "-c") else os.path.dirname(os.path.abspath(rest[0]))]
+    return here + [entry for entry in env.get("PYTHONPATH", "").split(os.pathsep) if entry]
+
+
+def shadows_preloaded(folders: list) -> bool:
+    """Would a folder put first on sys.path hide a module this server has imported (its own flask, say)?"""
+    loaded = {name.partition(".")[0] for name in sys.modules}
+    return any(_top_level_names(folder) & loaded for folder in folders)
+
+
+class Spare:
+    """A fork of a child taken before the app's code runs, waiting to run the child's exec of this Python."""
+
+    def __init__(self) -> None:
+        self.owner = os.getpid()
+        here, there = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:
+            here.close()
+            self._wait(there)
+        there.close()
+        self.pid, self.conn = pid, here
+
+    # -- in the spare --
+
+    def _wait(self, conn: socket.socket) -> None:
+        code = 1
+        try:
+            _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != self.owner:
+                os._exit(1)
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)  # the child's descriptors as they are at the exec come with the request
+            os.close(devnull)
+            message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 250)
+            if not message:
+                os._exit(0)  # the child ended without an exec
+            request = json.loads(message.decode())
+            conn.close()
+            self._place(fds, request["fds"])
+            for signum in request["ignored"]:
+                signal.signal(signum, signal.SIG_IGN)
+            os.umask(request["umask"])
+            os.chdir(request["cwd"])
+            code = start(request["args"], request["env"], spare=False)
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:
+                    pass
+            os._exit(code)
+
+    @staticmethod
+    def _place(received: list, numbers: list) -> None:
+        """Put the descriptors received at the numbers they had in the child, and close every other one."""
+        high = max([*received, *numbers, 2]) + 1
+        moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, high) for fd in received]  # out of the way of the numbers
+        for fd in received:
+            os.close(fd)
+        for fd, number in zip(moved, numbers):
+            os.dup2(fd, number)
+        for name in os.listdir("/proc/self/fd"):
+            if int(name) not in numbers:
+                try:
+                    os.close(int(name))
+                except OSError:
+                    pass  # the listing's own descriptor
+
+    # -- in the child --
+
+    def can_take(self, path, argv: list, env) -> bool:
+        """Can the spare run `exec path argv env` as a fresh process of this Python would?"""
+        env = dict(os.environ if env is None else env)
+        if os.getpid() != self.owner or not isinstance(path, (str, bytes)) or len(argv) < 2:
+            return False
+        if os.path.abspath(os.fsdecode(path)) != os.path.abspath(sys.executable):
+            return False
+        threading = sys.modules.get("threading")
+        if threading is not None and threading.active_count() > 1:
+            return False
+        return not starts_cold([os.fsdecode(a) for a in argv[1:]], env)
+
+    def take(self, argv: list, env) -> None:
+        """Hand the exec to the spare, then stand in for it until it ends; returns only when the spare could not
+        be told (too many descriptors for one message, say), with nothing changed: the real exec follows."""
+        env = {os.fsdecode(k): os.fsdecode(v) for k, v in (os.environ if env is None else env).items()}
+        umask = os.umask(0)
+        os.umask(umask)
+        fds = sorted(int(name) for name in os.listdir("/proc/self/fd"))
+        kept = [fd for fd in fds if fd != self.conn.fileno() and _inheritable(fd)]
+        ignored = [int(s) for s in signal.valid_signals() if _ignored(s)]
+        request = {"args": [os.fsdecode(a) for a in argv[1:]], "env": env, "cwd": os.getcwd(), "umask": umask,
+                   "fds": kept, "ignored": ignored}
+        try:
+            socket.send_fds(self.conn, [json.dumps(request).encode()], kept)
+        except OSError:
+            return
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in fds:  # the exec'd process holds them now (an exec closes the rest)
+            if fd not in (devnull, self.conn.fileno()):
+                try:
+                    os.dup2(devnull, fd) if fd <= 2 else os.close(fd)
+                except OSError:
+                    pass
+        for signum in FORWARDED:
+            signal.signal(signum, self._forward)
+        while True:
+            try:
+                _, status = os.waitpid(self.pid, 0)
+                break
+            except ChildProcessError:
+                os._exit(1)
+        code = os.waitstatus_to_exitcode(status)
+        if code < 0:
+            signal.signal(-code, signal.SIG_DFL)
+            os.kill(os.getpid(), -code)
+        os._exit(code if code >= 0 else 128 - code)
+
+    def _forward(self, signum, frame) -> None:
+        """A signal for the child that its process group did not also bring to the spare."""
+        try:
+            if os.getpgid(self.pid) != os.getpgid(0):
+                os.kill(self.pid, signum)
+        except OSError:
+            pass
+
+    def install(self) -> None:
+        """Route this child's execs of this Python (os.execv, os.execve and the exec* built on them) to the spare."""
+        real_execv, real_execve = os.execv, os.execve
+
+        def execv(path, argv):
+            if self.can_take(path, list(argv), None):
+                self.take(list(argv), None)
+            return real_execv(path, argv)
+
+        def execve(path, argv, env):
+            if self.can_take(path, list(argv), env):
+                self.take(list(argv), env)
+            return real_execve(path, argv, env)
+
+        os.execv, os.execve = execv, execve
+
+
+def starts_cold(args: list, env: dict) -> bool:
+    """Must `python ARGS` with env start as a fresh interpreter? When ARGS hold options emulate does not know,
+    when env sets start-up variables it does not reproduce, or when the path puts a folder first that holds a
+    module this server has imported (the app's own json.py, say)."""
+    if not runs_code(args) or any(k.startswith("PYTHON") and k not in START_UP_KEPT for k in env):
+        return True
+    return shadows_preloaded(first_on_path(args, env))
+
+
+def start(args: list, env: dict, spare: bool) -> int:
+    """Become `python ARGS` with env in this process (exec'd for real when it must start cold); its exit code.
+    spare: hand its execs of this same Python to a spare taken now (not for -c code, the checks' own)."""
+    os.environ.clear()
+    os.environ.update(env)
+    if starts_cold(args, env):
+        os.execv(sys.executable, [sys.executable, *args])
+    sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
+    sys.path[0:0] = [entry for entry in env.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    if spare and without_options(args)[0] != "-c":
+        Spare().install()
+    return emulate(args)
+
+
+def _ignored(signum) -> bool:
+    try:
+        return signum not in (signal.SIGKILL, signal.SIGSTOP) and signal.getsignal(signum) == signal.SIG_IGN
+    except (ValueError, OSError):
+        return False
+
+
+def _inheritable(fd: int) -> bool:
+    try:
+        return os.get_inheritable(fd)
+    except OSError:
+        return False
+
+
 def child(request: dict, out: int, conn: socket.socket, others: list) -> None:
     """In the forked child: become the requested `python ARGS` process, then exit with its code."""
     code = 1
@@ -196,9 +429,7 @@ def child(request: dict, out: int, conn: socket.socket, others: list) -> None:
         os.close(out)
         os.close(devnull)
         os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
-        code = emulate(request["args"])
+        code = start(request["args"], request["env"], spare=True)
     finally:
         for stream in (sys.stdout, sys.stderr):
             try:

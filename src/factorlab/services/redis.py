@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +42,28 @@ class Redis(Server):
         return redis.Redis(host="127.0.0.1", port=self.port, db=db, password=self.password, socket_timeout=5)
 
     def _answers(self) -> bool:
+        """Does it answer PING (after AUTH when it has a password)? Spoken on a socket: the redis library takes
+        a fifth of a second to import, which a check that only starts a server need not pay."""
+        commands = ([["AUTH", self.password]] if self.password else []) + [["PING"]]
+        request = b"".join(_command(words) for words in commands)
         try:
-            with self.client() as client:
-                return bool(client.ping())
-        except Exception:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+                sock.sendall(request)
+                answer = b""
+                while answer.count(b"\r\n") < len(commands):
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        return False
+                    answer += chunk
+        except OSError:
             return False
+        return answer.split(b"\r\n")[len(commands) - 1] == b"+PONG"
+
+
+def _command(words: list[str]) -> bytes:
+    """A command in the Redis protocol: an array of bulk strings."""
+    parts = [f"*{len(words)}".encode()]
+    for word in words:
+        data = word.encode()
+        parts += [f"${len(data)}".encode(), data]
+    return b"\r\n".join(parts) + b"\r\n"

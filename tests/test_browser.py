@@ -1,0 +1,197 @@
+"""The notebooks as a learner meets them: JupyterLab on loopback, Debian's chromium driven by Playwright.
+
+JupyterLab serves a clone of the course (as a learner's machine has it). In the browser, the welcome notebook
+and a factor notebook run with Run All; then the test answers a quiz and clicks "Check my work". It asserts that
+the widgets render as widgets (never "Loading widget…", an error box or a text repr), that the check's result
+table appears with its caption, and that the browser's console shows no error. Screenshots go to
+$FACTORLAB_ARTIFACTS/browser (default: .ci/artifacts/browser), for a person to look at.
+
+It needs chromium (Debian's package) and Playwright (`pip install playwright`; its own browser download is not
+used): without them the test is skipped, unless FACTORLAB_REQUIRE_BROWSER=1 (CI sets it), which makes their
+absence a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from factorlab.process import free_port, port_open, wait_until
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+RUN_ALL_TIMEOUT = 420  # seconds for a notebook's Run All; the kernel then waits for every cell
+NOTHING_STARTED_TIMEOUT = 60  # seconds for the first cell to start once Run All is clicked
+FACTOR = "03_config"
+NB = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"  # the notebook in the tab on show
+# Settings a classroom image would set too: every cell rendered (JupyterLab otherwise leaves the cells out of
+# view unrendered, which a test cannot look at), and no pop-up asking whether to fetch Jupyter news.
+SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
+                                                                        "checkForUpdates": False},
+}
+
+
+def _browser_or_skip():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    missing = [what for what, there in (("chromium", CHROMIUM), ("playwright", sync_playwright)) if not there]
+    if missing:
+        reason = f"a real-browser test needs {' and '.join(missing)} (apt-get install chromium; pip install playwright)"
+        if os.environ.get("FACTORLAB_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return sync_playwright
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    folder = Path(os.environ.get("FACTORLAB_ARTIFACTS", ROOT / ".ci" / "artifacts")) / "browser"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """JupyterLab on a free loopback port, serving a clone of the course: (base URL, token)."""
+    sync_playwright = _browser_or_skip()
+    top = tmp_path_factory.mktemp("browser")
+    clone = top / "course"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, capture_output=True)
+    settings = top / "settings"
+    for name, values in SETTINGS.items():
+        path = settings / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    port, token = free_port(), secrets.token_hex(16)
+    env = {**os.environ, "PYTHONPATH": str(clone / "src"), "JUPYTERLAB_SETTINGS_DIR": str(settings),
+           "JUPYTER_RUNTIME_DIR": str(top / "runtime"), "HOME": str(top / "home")}
+    # Started as a learner starts it, not through factorlab's Process: that caps an app's address space, and a
+    # kernel under the cap cannot start the threads a check needs.
+    log = top / "jupyterlab.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
+                                   f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+                                   f"--ServerApp.root_dir={clone / 'notebooks'}", "--allow-root"], cwd=str(clone),
+                                  env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        assert wait_until(lambda: port_open(port) or server.poll() is not None, 60) and server.poll() is None, \
+            log.read_text()[-3000:]
+        yield f"http://127.0.0.1:{port}", token, sync_playwright
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # JupyterLab shuts its kernels down, and they stop what they started
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(10)
+
+
+def _run_all(page, base: str, token: str, notebook: str, artifacts: Path) -> list[str]:
+    """Open a notebook, Run All, wait until every code cell has run; the browser's console errors."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{base}/lab/tree/{notebook}?reset&token={token}")  # reset: no tabs of an earlier test
+    page.wait_for_selector(f"{NB} .jp-CodeCell", timeout=120_000)
+    page.wait_for_function("(document.querySelector('.jp-Notebook-ExecutionIndicator') || {}).dataset?.status "
+                           "=== 'idle'", timeout=120_000)  # the kernel has started
+    # Run > Run All Cells, as a learner does it, once the notebook has the focus (the menu item acts on it).
+    page.locator(f"{NB} .jp-Cell").first.click()
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    run_all = page.get_by_role("menuitem", name=re.compile(r"^Run All Cells"))
+    run_all.and_(page.locator(":not([aria-disabled='true'])")).wait_for(timeout=30_000)
+    run_all.click()
+    # The stored outputs show counts already: the run has started once a cell shows "[*]" (queued or running),
+    # and is done when every code cell shows a count again. Run All stops at a cell that raises: the kernel is
+    # then idle with cells left unrun, and the test says which error stopped it.
+    deadline, idle_polls, started = time.monotonic() + RUN_ALL_TIMEOUT, 0, False
+    while True:
+        prompts = page.evaluate("[...document.querySelectorAll('" + NB + " .jp-CodeCell .jp-InputArea-prompt')]"
+                                ".map(p => p.textContent)")
+        started = started or any("*" in p for p in prompts)
+        if started and prompts and all(re.search(r"\[\d+\]", p) for p in prompts):
+            return errors
+        status = page.evaluate("(document.querySelector('.jp-Notebook-ExecutionIndicator') || {}).dataset?.status")
+        idle_polls = idle_polls + 1 if started and status == "idle" and not any("*" in p for p in prompts) else 0
+        if idle_polls >= 6 or time.monotonic() > deadline or (not started and time.monotonic() > deadline - (
+                RUN_ALL_TIMEOUT - NOTHING_STARTED_TIMEOUT)):
+            page.screenshot(path=str(artifacts / f"{Path(notebook).stem}-stopped.png"))
+            shown = page.locator(f"{NB} .jp-OutputArea-output[data-mime-type*='stderr']").all_inner_texts()
+            raise AssertionError(f"Run All of {notebook} stopped with cells unrun ({prompts.count('[ ]:')} of "
+                                 f"{len(prompts)}; kernel {status}); errors shown: {shown[-2:]}")
+        time.sleep(0.5)
+
+
+def _widgets_render(page) -> None:
+    """Every widget output is a widget: none still loading, none failed, none shown as its text repr."""
+    text = page.locator(NB).inner_text()
+    for wrong in ("Loading widget", "Error displaying widget", "VBox(children=", "Button(description="):
+        assert wrong not in text, f"{wrong!r} on the page"
+    assert page.locator(f"{NB} .widget-button").count() > 0 or page.locator(f"{NB} table").count() > 0
+
+
+@pytest.mark.timeout(600)
+def test_the_welcome_notebook_runs_in_a_browser_and_shows_the_scorecard(lab, artifacts):
+    base, token, sync_playwright = lab
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            errors = _run_all(page, base, token, "00_welcome.ipynb", artifacts)
+            _widgets_render(page)
+            card = page.locator(f"{NB} table", has_text="Codebase").last
+            card.scroll_into_view_if_needed()
+            page.screenshot(path=str(artifacts / "00_welcome-scorecard.png"))
+            assert card.is_visible()
+            assert errors == [], errors
+        finally:
+            browser.close()
+
+
+@pytest.mark.timeout(600)
+def test_a_factor_notebook_runs_in_a_browser_quizzes_and_checks(lab, artifacts):
+    base, token, sync_playwright = lab
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            errors = _run_all(page, base, token, f"{FACTOR}.ipynb", artifacts)
+            _widgets_render(page)
+            quiz = page.locator(f"{NB} .widget-radio-box").first
+            quiz.scroll_into_view_if_needed()
+            quiz.locator("label").first.click()
+            feedback = page.locator(f"{NB} .widget-html", has_text=re.compile("Right|Not quite")).first
+            feedback.wait_for(timeout=30_000)
+            page.screenshot(path=str(artifacts / f"{FACTOR}-quiz.png"))
+            button = page.get_by_role("button", name="Check my work")
+            assert button.count() == 1
+            box = page.locator(f"{NB} .widget-vbox", has=button).last  # the button's own box, and its output
+            assert box.locator("table").count() == 0
+            button.click()
+            table = box.locator("table", has=page.locator("caption", has_text=f"{FACTOR}:")).first
+            table.wait_for(timeout=120_000)
+            table.scroll_into_view_if_needed()
+            page.screenshot(path=str(artifacts / f"{FACTOR}-check.png"))
+            caption = table.locator("caption").inner_text()
+            assert re.fullmatch(rf"{FACTOR}: \d+ passed, \d+ failed|{FACTOR}: \d+ failed", caption.strip()), caption
+            assert errors == [], errors
+        finally:
+            browser.close()
