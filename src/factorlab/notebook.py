@@ -384,7 +384,8 @@ def check_button(key: str, path: Path | None = None):
     out = widgets.Output()
     if engine_available():
         where = widgets.ToggleButtons(options=[("here (local)", "local"), ("in containers (docker)", "docker")],
-                                      value="local", description="Run the app:", style={"description_width": "auto"})
+                                      value="local", description="Run the app:",
+                                      style={"description_width": "auto", "button_width": "auto"})
     else:
         where = widgets.HTML(NO_ENGINE.format(id=html.escape(exercise.id[:2])))
 
