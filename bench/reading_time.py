@@ -3,8 +3,8 @@
 Usage: python bench/reading_time.py
 Reading: every word of the notebook's text source (notebooks/source/NN_slug.py: the narration and the code
 cells, which a learner reads too) at 200 words a minute. Exercise: the lines the learner writes (the
-solution's lines that the exercise's starter lacks, by `git diff --numstat`) at 2 lines a minute, thinking
-included. A factor fits when reading plus exercise is within its `minutes` in exercises.toml; exit 1 when one
+solution's lines that the exercise's starter lacks, by `git diff`, blank lines left out: nobody spends half a
+minute on one) at 2 lines a minute, thinking included: code, comments and the runbook's prose alike. A factor fits when reading plus exercise is within its `minutes` in exercises.toml; exit 1 when one
 does not.
 """
 
@@ -31,14 +31,16 @@ def words(source: Path) -> int:
 
 
 def lines_to_write(starter: Path, solution: Path) -> int:
-    """Lines the solution has that the starter does not (added or changed), every file of the app."""
-    done = subprocess.run(["git", "diff", "--no-index", "--numstat", str(starter), str(solution)],
+    """Lines the solution has that the starter does not (added or changed, blank ones aside), every file of the
+    app."""
+    done = subprocess.run(["git", "diff", "--no-index", "--no-color", "--unified=0", str(starter), str(solution)],
                           capture_output=True, text=True)
-    added = 0
+    added, in_hunk = 0, False
     for line in done.stdout.splitlines():
-        parts = line.split("\t")
-        if len(parts) == 3 and parts[0].isdigit():
-            added += int(parts[0])
+        if line.startswith(("diff --git ", "@@")):
+            in_hunk = line.startswith("@@")  # a file's header (its +++ line among them) is not a hunk
+        elif in_hunk and line.startswith("+") and line[1:].strip():
+            added += 1
     return added
 
 

@@ -143,7 +143,8 @@ def _run_all(page, base: str, token: str, notebook: str, artifacts: Path) -> lis
 def _widgets_render(page) -> None:
     """Every widget output is a widget: none still loading, none failed, none shown as its text repr."""
     text = page.locator(NB).inner_text()
-    for wrong in ("Loading widget", "Error displaying widget", "VBox(children=", "Button(description="):
+    for wrong in ("Loading widget", "Error displaying widget", "VBox(children=", "Button(description=",
+                  "[Quiz, run this cell", "[Check my work: "):  # the last two: a panel's text, for widgets not live
         assert wrong not in text, f"{wrong!r} on the page"
     assert page.locator(f"{NB} .widget-button").count() > 0 or page.locator(f"{NB} table").count() > 0
 
@@ -192,6 +193,45 @@ def test_a_factor_notebook_runs_in_a_browser_quizzes_and_checks(lab, artifacts):
             page.screenshot(path=str(artifacts / f"{FACTOR}-check.png"))
             caption = table.locator("caption").inner_text()
             assert re.fullmatch(rf"{FACTOR}: \d+ passed, \d+ failed|{FACTOR}: \d+ failed", caption.strip()), caption
+            assert errors == [], errors
+        finally:
+            browser.close()
+
+
+@pytest.mark.timeout(600)
+def test_a_factor_notebook_opened_shows_its_widgets_from_the_saved_state(lab, artifacts):
+    """Before anything runs: an untrusted notebook shows each panel's text (what it is, what to do); trusted, it
+    draws the widgets from the state saved in the notebook, which keeps only what differs from the defaults."""
+    base, token, sync_playwright = lab
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            errors: list[str] = []
+            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(f"{base}/lab/tree/{FACTOR}.ipynb?reset&token={token}")
+            page.wait_for_selector(f"{NB} .jp-CodeCell", timeout=120_000)
+            page.wait_for_function("(document.querySelector('.jp-Notebook-ExecutionIndicator') || {}).dataset"
+                                   "?.status === 'idle'", timeout=120_000)
+            plain = page.locator(f"{NB} .jp-OutputArea-output", has_text="[Quiz, run this cell to answer it]")
+            check = page.locator(f"{NB} .jp-OutputArea-output", has_text="[Check my work: ")
+            check.first.wait_for(timeout=60_000)  # the outputs are drawn after the cells, in order: the check's last
+            assert plain.count() >= 1 and check.count() == 1
+            plain.first.scroll_into_view_if_needed()
+            page.screenshot(path=str(artifacts / f"{FACTOR}-opened.png"))
+            page.locator(f"{NB} .jp-Cell").first.click()
+            page.keyboard.press("Control+Shift+C")  # the command palette: Trust Notebook, as a learner would
+            page.keyboard.type("Trust Notebook")
+            page.keyboard.press("Enter")
+            page.locator(".jp-Dialog button.jp-mod-accept").click()
+            radio = page.locator(f"{NB} .widget-radio-box").first
+            radio.wait_for(timeout=60_000)
+            assert radio.locator("label").count() >= 2 and radio.locator("input:checked").count() == 0
+            assert page.get_by_role("button", name="Check my work").count() == 1
+            radio.scroll_into_view_if_needed()
+            page.screenshot(path=str(artifacts / f"{FACTOR}-trusted.png"))
+            _widgets_render(page)
             assert errors == [], errors
         finally:
             browser.close()

@@ -1,12 +1,14 @@
 """Notebook helpers: stable output, and nothing outlives the kernel."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -185,4 +187,53 @@ def test_the_notebooks_stay_green_once_every_exercise_is_solved(tmp_path, state)
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval",
                            "--nbval-current-env", "--nbval-sanitize-with", "notebooks/sanitize.cfg", "notebooks"],
                           cwd=clone, env=env, capture_output=True, text=True, timeout=280)
+    assert done.returncode == 0, done.stdout[-4000:]
+
+
+def _sanitized_outputs(path: Path, rules: list[tuple[re.Pattern, str]]) -> list:
+    """A notebook's outputs as nbval compares them: each output's kind and text, the sanitize rules applied."""
+    import nbformat
+
+    def clean(text: str) -> str:
+        for pattern, replacement in rules:
+            text = pattern.sub(replacement, text)
+        return text
+
+    shown = []
+    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        for output in cell.get("outputs", []):
+            if output.output_type == "stream":
+                shown.append((index, output.name, clean(output.text)))
+            elif "data" in output:
+                shown.append((index, output.output_type, clean(output.data.get("text/plain", "")),
+                              sorted(output.data)))
+            else:
+                shown.append((index, output.output_type, output.get("ename"), clean(output.get("evalue", ""))))
+    return shown
+
+
+@pytest.mark.slow
+def test_make_notebooks_on_a_clone_rebuilds_the_committed_outputs_and_nbval_holds(tmp_path):
+    """A fresh clone, `make notebooks` (the module it runs): every notebook is rebuilt from its source and run, the
+    outputs are the committed ones (nbval's sanitize rules applied), and nbval passes on the rebuilt notebooks."""
+    import configparser
+
+    clone = tmp_path / "course"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, capture_output=True)
+    env = {**os.environ, "PYTHONPATH": str(clone / "src")}
+    built = subprocess.run([sys.executable, "-m", "factorlab.dev.notebooks"], cwd=clone, env=env,
+                           capture_output=True, text=True, timeout=900)
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(clone / "notebooks" / "sanitize.cfg")
+    rules = [(re.compile(config[s]["regex"]), config[s]["replace"]) for s in config.sections()]
+    rebuilt = sorted((clone / "notebooks").glob("*.ipynb"))
+    assert [p.name for p in rebuilt] == sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+    for path in rebuilt:
+        assert f"{path.name}: built from source/" in built.stdout
+        assert _sanitized_outputs(path, rules) == _sanitized_outputs(ROOT / "notebooks" / path.name, rules), \
+            f"{path.name}: its source no longer gives the committed outputs: run `make notebooks` and commit"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval",
+                           "--nbval-current-env", "--nbval-sanitize-with", "notebooks/sanitize.cfg", "notebooks"],
+                          cwd=clone, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-4000:]

@@ -20,7 +20,7 @@
 # - how the same code runs on SQLite and on a real PostgreSQL, with no code change
 # - how an operator replaces a lost database with a restored copy by changing one setting
 #
-# ⏱ About 40 minutes. The factor on 12factor.net: [IV. Backing services](https://12factor.net/backing-services).
+# ⏱ About 65 minutes. The factor on 12factor.net: [IV. Backing services](https://12factor.net/backing-services).
 #
 # You start where notebook 03 ended: `solutions/03_config`.
 

@@ -21,7 +21,7 @@
 # - how a running process tells which release it comes from, and why a rollback is cheap
 # - why a deploy script must never edit files on the box
 #
-# ⏱ About 45 minutes. The factor on 12factor.net: [V. Build, release, run](https://12factor.net/build-release-run).
+# ⏱ About 70 minutes. The factor on 12factor.net: [V. Build, release, run](https://12factor.net/build-release-run).
 #
 # You start where notebook 04 ended: `solutions/04_backing_services`.
 

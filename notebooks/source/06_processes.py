@@ -20,7 +20,7 @@
 # - why *sticky sessions* (one user, always the same process) hide the problem instead of fixing it
 # - how to count clicks with one atomic `UPDATE`, so that any number of processes count the same clicks
 #
-# ⏱ About 40 minutes. The factor on 12factor.net: [VI. Processes](https://12factor.net/processes).
+# ⏱ About 60 minutes. The factor on 12factor.net: [VI. Processes](https://12factor.net/processes).
 #
 # You start where notebook 05 ended: `solutions/05_build_release_run`.
 

@@ -406,8 +406,9 @@ def check_button(key: str, path: Path | None = None):
             display(report)
 
     button.on_click(on_click)
-    return widgets.VBox([widgets.HTML(f"<b>{html.escape(exercise.title)}</b>: checks {html.escape(rel(folder))}"),
-                         button, where, out])
+    return _panel([widgets.HTML(f"<b>{html.escape(exercise.title)}</b>: checks {html.escape(rel(folder))}"),
+                   button, where, out],
+                  f"[Check my work: {exercise.title}, {rel(folder)}] Run this cell to get the button.")
 
 
 def quiz(question: str, options: list[str], answer: int, why: str):
@@ -423,7 +424,26 @@ def quiz(question: str, options: list[str], answer: int, why: str):
                                                                               "Think again, or pick another.")
 
     choice.observe(on_change, names="value")
-    return widgets.VBox([widgets.HTML(f"<b>{html.escape(question)}</b>"), choice, feedback])
+    return _panel([widgets.HTML(f"<b>{html.escape(question)}</b>"), choice, feedback],
+                  f"[Quiz, run this cell to answer it] {question}")
+
+
+PLAIN_WIDTH = 110  # ipywidgets cuts a widget's plain text at 110 characters; _panel cuts at a word instead
+
+
+def _panel(children: list, plain: str):
+    """A column of widgets whose plain text, what a notebook shows where its widgets are not live yet (opened,
+    not run), says what it is and what to do: rather than ipywidgets' `VBox(children=(HTML(value=…`."""
+    import ipywidgets as widgets
+
+    if len(plain) > PLAIN_WIDTH:
+        plain = plain[:PLAIN_WIDTH - 1].rsplit(" ", 1)[0] + "…"
+
+    class Panel(widgets.VBox):
+        def __repr__(self) -> str:
+            return plain
+
+    return Panel(children)
 
 
 def scorecard(folder: Path | None = None):

@@ -72,6 +72,45 @@ def stable_widget_ids(notebook) -> None:
     notebook.update(nbformat.from_dict(json.loads(text)))
 
 
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def widget_class(model: dict):
+    """The ipywidgets class of a saved model: its module, version and name, and its view when the model names
+    one (a trimmed model may not), or None when this Python has no such widget."""
+    from ipywidgets.widgets.widget import _registry
+
+    saved = model.get("state", {})
+    for (module, version, name, _, _, view), cls in _registry.items():
+        if (module, version, name) == (model.get("model_module"), model.get("model_module_version"),
+                                       model.get("model_name")) and saved.get("_view_name", view) == view:
+            return cls
+    return None
+
+
+def trim_widget_state(notebook) -> None:
+    """Keep of each widget model only what differs from its class's defaults, as ipywidgets' own embedding does
+    with drop_defaults=True: the front end fills in the rest, so the notebook shows the same widgets from a
+    fraction of the bytes. A model of a class this Python does not know is kept whole."""
+    state = notebook.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state") or {}
+    for model in state.values():
+        cls = widget_class(model)
+        if cls is None:
+            continue
+        defaults = {key: _as_saved(trait.default_value) for key, trait in cls.class_traits().items()}
+        model["state"] = {key: value for key, value in model.get("state", {}).items()
+                          if key not in defaults or value != defaults[key]}
+
+
+def _as_saved(value):
+    """A default as the notebook's JSON would hold it (a tuple is a list there), or a marker equal to nothing
+    saved when JSON cannot hold it."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        return object()
+
+
 def source_of(path: Path) -> Path:
     """The text source of notebooks/NAME.ipynb: notebooks/source/NAME.py."""
     return path.parent / "source" / f"{path.stem}.py"
@@ -116,6 +155,7 @@ def execute(path: Path) -> float:
         if cell.cell_type == "code":
             cell.outputs = coalesced(cell.outputs)
     stable_widget_ids(notebook)
+    trim_widget_state(notebook)
     nbformat.write(notebook, path)
     return time.monotonic() - started
 
