@@ -17,3 +17,10 @@ def write_app(folder: Path, files: dict[str, str]) -> Path:
 def verdict(check_id: str, folder: Path):
     result = checks.run_check(checks.get(check_id), folder, LocalSession("shortly:app"))
     return result.status, result.message
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The addresses on which a TCP socket of this network namespace listens on port."""
+    from factorlab.process import listening_addresses as read
+
+    return read(port) or set()

@@ -702,3 +702,60 @@ def test_every_python_file_compiles():
     for folder in ["legacy", "exercises", "solutions"]:
         for path in sorted((ROOT / folder).rglob("*.py")):
             compile(path.read_text(), str(path), "exec")
+
+
+# ---------------------------------------------------------------------------
+# Factor VII: port binding
+# ---------------------------------------------------------------------------
+PORT_SOLUTIONS = solutions_since("solutions/07_port_binding")
+
+
+def _copy(path, tmp_path):
+    folder = tmp_path / "app"
+    shutil.copytree(ROOT / path, folder, ignore=shutil.ignore_patterns("__pycache__", "*.db", "*.log", "*.pid"))
+    return folder
+
+
+@pytest.mark.parametrize("path", PORT_SOLUTIONS)
+def test_the_procfile_web_line_serves_with_gunicorn_on_port(path, tmp_path, preview, no_leftovers):
+    from factorlab.process import Process, free_port, wait_for_port
+    from factorlab.procfile import command
+    from factorlab.runners import GUARD
+
+    folder = _copy(path, tmp_path)
+    port = free_port()
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PORT": str(port), "HOME": str(tmp_path),
+           "SHORTLY_SECRET_KEY": ENV_SECRET_KEY, "PYTHONPATH": str(GUARD)}
+    web = Process.start(["/bin/sh", "-c", command(folder, "web")], cwd=str(folder), env=env)
+    try:
+        assert wait_for_port(web, port, 20), web.text()
+        import requests
+
+        made = requests.post(f"http://127.0.0.1:{port}/api/links", json={"url": preview.url("/p")}, timeout=10)
+        assert made.status_code == 201 and made.headers["Server"] == "gunicorn", made.headers
+        assert made.json()["short_url"] == f"http://127.0.0.1:{port}/{made.json()['code']}"
+    finally:
+        web.stop()
+
+
+@pytest.mark.parametrize("path", PORT_SOLUTIONS)
+def test_without_port_the_script_and_release_py_refuse_to_start(path, tmp_path):
+    folder = _copy(path, tmp_path)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SHORTLY_SECRET_KEY": ENV_SECRET_KEY}
+    script = subprocess.run([sys.executable, "shortly.py"], cwd=folder, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert script.returncode != 0 and "set PORT" in script.stderr
+    root = tmp_path / "deploy"
+    config = tmp_path / "release.env"
+    config.write_text(f"SHORTLY_SECRET_KEY={ENV_SECRET_KEY}\n")
+
+    def tool(*args):
+        return subprocess.run([sys.executable, "release.py", "--root", str(root), *args], cwd=folder, env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    build = tool("build")
+    assert build.returncode == 0, build.stderr
+    made = tool("release", build.stdout.strip().splitlines()[-1], "--config", str(config))
+    assert made.returncode == 0, made.stderr
+    ran = tool("run")
+    assert ran.returncode != 0 and "set PORT" in ran.stderr

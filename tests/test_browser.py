@@ -35,7 +35,7 @@ pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 RUN_ALL_TIMEOUT = 420  # seconds for a notebook's Run All; the kernel then waits for every cell
 NOTHING_STARTED_TIMEOUT = 60  # seconds for the first cell to start once Run All is clicked
-FACTOR = "03_config"
+FACTOR = "07_port_binding"  # the newest factor: its messages name $PORT, which must not turn into math
 NB = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"  # the notebook in the tab on show
 # Settings a classroom image would set too: every cell rendered (JupyterLab otherwise leaves the cells out of
 # view unrendered, which a test cannot look at), and no pop-up asking whether to fetch Jupyter news.
@@ -191,6 +191,7 @@ def test_a_factor_notebook_runs_in_a_browser_quizzes_and_checks(lab, artifacts):
             table.wait_for(timeout=120_000)
             table.scroll_into_view_if_needed()
             page.screenshot(path=str(artifacts / f"{FACTOR}-check.png"))
+            assert table.locator("mjx-container").count() == 0, "MathJax typeset the table's $…$ as math"
             caption = table.locator("caption").inner_text()
             assert re.fullmatch(rf"{FACTOR}: \d+ passed, \d+ failed|{FACTOR}: \d+ failed", caption.strip()), caption
             assert errors == [], errors

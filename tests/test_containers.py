@@ -159,6 +159,24 @@ def test_an_app_expected_to_exit_gets_no_network(tmp_path, nothing_left):
     assert "no network" in output and "reached the host" not in output
 
 
+def test_an_app_expected_to_exit_that_serves_instead_is_seen_serving(tmp_path, nothing_left):
+    """Seen from the host (the container's network namespace, through /proc) or by a probe inside: either way, at
+    once, even while the app forks without end beside its server."""
+    folder = _folder(tmp_path, WHOAMI + "import os, threading\n\n\ndef forks():\n    while True:\n        try:\n"
+                                        "            os.fork() == 0 and threading.Event().wait()\n"
+                                        "        except OSError:\n            pass\n\n\n"
+                                        "threading.Thread(target=forks, daemon=True).start()\n")
+    session = DockerSession("shortly:app")
+    try:
+        started = time.monotonic()
+        code, output, serving = session.runner(folder).run_to_exit({}, timeout=8)
+        took = time.monotonic() - started
+    finally:
+        session.close()
+    assert (code, serving) == (None, True), output
+    assert took < 8 + 10, f"took {took:.1f} s"  # the time limit, then a stop
+
+
 def test_editing_the_code_does_not_reinstall_dependencies(tmp_path, monkeypatch, nothing_left):
     folder = _folder(tmp_path, WHOAMI)
     session = DockerSession("shortly:app")
@@ -311,6 +329,25 @@ def test_kill_ends_the_container_at_once(tmp_path, nothing_left):
         app.kill()
         state, code = session.status(app.container)
         assert state == "exited" and code == 137
+        runner.close()
+    finally:
+        session.close()
+
+
+def test_a_procfile_line_runs_in_a_container_with_its_port_on_loopback_only(tmp_path, nothing_left):
+    from helpers import listening_addresses
+    from test_runner import procfile_app
+
+    folder = procfile_app(tmp_path / "app", "web: exec python shortly.py\n")
+    session = DockerSession("shortly:app")
+    try:
+        runner = session.runner(folder)
+        one, two = runner.start(process_type="web"), runner.start(process_type="web")
+        assert one.get("/").json() == {"port": str(one.port)} and two.get("/").json() == {"port": str(two.port)}
+        assert listening_addresses(one.port) == {"127.0.0.1"}  # host networking: it asked for 0.0.0.0
+        (folder / "Procfile").write_text("worker: python -c pass\n")  # the image is made; the line is read anew
+        with pytest.raises(AppFailed, match=r"no `web:` line \(its process types: worker\)"):
+            session.runner(folder).start(process_type="web")
         runner.close()
     finally:
         session.close()

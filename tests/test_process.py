@@ -49,3 +49,22 @@ def test_wait_for_port_gives_up_when_the_process_exits(tmp_path):
 
 def test_free_port_is_free():
     assert not port_open(free_port())
+
+
+def test_a_process_started_from_a_thread_outlives_the_thread(tmp_path, no_leftovers):
+    """Linux's parent-death signal follows the thread that forked a child: a check that starts two apps side by
+    side, each from a thread that then returns, must not lose them (even one that execs, keeping the signal)."""
+    import threading
+
+    from factorlab.process import Process, wait_until
+
+    started = []
+    thread = threading.Thread(target=lambda: started.append(
+        Process.start(["/bin/sh", "-c", "exec sleep 60"], cwd=str(tmp_path), env={"PATH": "/usr/bin:/bin"})))
+    thread.start()
+    thread.join()
+    [proc] = started
+    try:
+        assert not wait_until(lambda: proc.poll() is not None, 1.5), f"killed with its thread: {proc.poll()}"
+    finally:
+        proc.stop()

@@ -1,6 +1,7 @@
 """The local runner and the check loop, on the tiny fake course."""
 
 import pathlib
+import re
 import time
 
 import pytest
@@ -300,3 +301,144 @@ def test_a_warm_start_in_a_folder_that_shadows_a_preloaded_library_starts_cold(t
     assert proc.wait(30) == 0
     proc.stop()
     assert proc.text().split() == ["False", "the", "app"]
+
+
+# -- process types from a Procfile, bound to loopback ------------------------------------------------------------
+
+SERVES_ANYWHERE = '''import os
+from wsgiref.simple_server import make_server
+
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.get("/")
+def which():
+    return {"port": os.environ["PORT"]}
+
+
+if __name__ == "__main__":
+    make_server("0.0.0.0", int(os.environ["PORT"]), app).serve_forever()  # every interface, as on a platform
+'''
+
+
+def procfile_app(folder: pathlib.Path, procfile: str | None) -> pathlib.Path:
+    from helpers import write_app
+
+    write_app(folder, {"shortly.py": SERVES_ANYWHERE, "requirements.txt": "Flask==3.1.3\n"})
+    if procfile is not None:
+        (folder / "Procfile").write_text(procfile)
+    return folder
+
+
+@pytest.mark.parametrize("web", ["exec python shortly.py", "flask --app shortly run --host 0.0.0.0 --port $PORT"],
+                         ids=["python", "console-script"])
+def test_a_procfile_line_runs_with_the_port_it_is_given_and_on_loopback_only(tmp_path, no_leftovers, web):
+    """Python of the environment built from requirements.txt, or one of its console scripts (whose first line
+    names that environment's Python: it was built elsewhere and moved into the cache)."""
+    from helpers import listening_addresses
+
+    folder = procfile_app(tmp_path / "app", f"# the web process\nweb: {web}\n"
+                                            "worker: python -c 'import time; time.sleep(99)'\n")
+    with LocalRunner(folder) as runner:
+        one, two = runner.start(process_type="web"), runner.start(process_type="web")
+        assert one.get("/").json() == {"port": str(one.port)} and two.get("/").json() == {"port": str(two.port)}
+        assert listening_addresses(one.port) == {"127.0.0.1"}  # it asked for 0.0.0.0
+        ports = one.port, two.port
+    assert not any(port_open(port) for port in ports)
+
+
+@pytest.mark.parametrize("procfile, seen", [
+    (None, "there is no Procfile"),
+    ("worker: python -c 'pass'\n", "has no `web:` line (its process types: worker)"),
+    ("web python shortly.py\n", "line 1 is not `name: command`"),
+    ("web: exec python shortly.py\nweb: python shortly.py\n", "names the process type 'web' twice"),
+    ("web: exit 3\n", "exited with code 3"),
+])
+def test_a_procfile_that_cannot_start_the_process_says_why(tmp_path, no_leftovers, procfile, seen):
+    with LocalRunner(procfile_app(tmp_path / "app", procfile)) as runner:
+        with pytest.raises(AppFailed, match=re.escape(seen)):
+            runner.start(process_type="web", ready_timeout=5)
+
+
+def _bound(host: str, family: str, env: dict) -> str:
+    import subprocess
+    import sys
+
+    code = f"import socket; s = socket.socket(socket.{family}); s.bind(({host!r}, 0)); print(s.getsockname()[0])"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize("host, family, guarded", [
+    ("0.0.0.0", "AF_INET", "127.0.0.1"), ("", "AF_INET", "127.0.0.1"), ("127.0.0.1", "AF_INET", "127.0.0.1"),
+    ("::", "AF_INET6", "::ffff:127.0.0.1"), ("", "AF_INET6", "::ffff:127.0.0.1")])
+def test_the_guard_turns_a_bind_to_every_interface_into_loopback(host, family, guarded):
+    import os
+
+    from factorlab.runners import GUARD
+
+    if family == "AF_INET6" and not pathlib.Path("/proc/net/if_inet6").exists():
+        pytest.skip("no IPv6 on this machine")
+    env = {"PATH": os.environ["PATH"]}
+    assert _bound(host, family, {**env, "PYTHONPATH": str(GUARD)}) == guarded
+    if host:
+        assert _bound(host, family, env) == host  # without it, the bind is what was asked
+
+
+def test_the_guard_still_runs_the_sitecustomize_it_hides(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from factorlab.runners import GUARD
+
+    (tmp_path / "sitecustomize.py").write_text("import builtins\nbuiltins.SEEN = 'the next one ran'\n")
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": os.pathsep.join([str(GUARD), str(tmp_path)])}
+    done = subprocess.run([sys.executable, "-c", "print(SEEN)"], env=env, capture_output=True, text=True, timeout=30)
+    assert done.stdout.strip() == "the next one ran", done.stderr
+
+
+BINDS_ANYWHERE = '''import os, socket, subprocess, sys
+
+from flask import Flask
+
+app = Flask(__name__)
+
+
+def bound(family, host):
+    sock = socket.socket(family)
+    sock.bind((host, 0))
+    return sock.getsockname()[0]
+
+
+AT_IMPORT = bound(socket.AF_INET, "0.0.0.0")
+
+
+@app.get("/")
+def where():
+    # a child Python, as a server that execs or spawns its workers would start one
+    child = subprocess.run([sys.executable, "-c", "import socket; s = socket.socket(); s.bind(('', 0)); "
+                            "print(s.getsockname()[0])"], capture_output=True, text=True, env=os.environ)
+    return {"import": AT_IMPORT, "request": bound(socket.AF_INET, ""), "child": child.stdout.strip()}
+'''
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_every_python_a_check_starts_binds_loopback_whatever_it_asks(tmp_path, warm, no_leftovers):
+    from helpers import write_app
+
+    folder = write_app(tmp_path / "app", {"shortly.py": BINDS_ANYWHERE})
+    session = LocalSession("shortly:app")
+    session.prepare(folder) if warm else None
+    try:
+        with session.runner(folder) as runner:
+            seen = runner.start().get("/").json()
+            assert seen == {"import": "127.0.0.1", "request": "127.0.0.1", "child": "127.0.0.1"}
+            ran = runner.run_command(["-c", "import socket; s = socket.socket(); s.bind(('0.0.0.0', 0)); "
+                                      "print(s.getsockname()[0])"])
+            assert (ran.code, ran.output.strip()) == (0, "127.0.0.1")
+    finally:
+        session.close()

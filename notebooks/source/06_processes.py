@@ -459,8 +459,8 @@ nb.todos("06")
 nb.check_button("06")
 
 # %% [markdown]
-# Next: Factor VII — Port binding (notebook `07_port_binding`, coming soon), where Shortly stops relying on a
-# development server and serves HTTP itself, on whatever `$PORT` it is given.
+# Next: **[Factor VII — Port binding](07_port_binding.ipynb)**, where Shortly stops relying on a development
+# server and serves HTTP itself, on whatever `$PORT` it is given.
 #
 # Finally, stop anything this notebook started (every app and server above was stopped already, so this prints
 # nothing):

@@ -15,6 +15,7 @@ from . import manifest
 from .process import cache_root
 
 INSTALL_TIMEOUT = 240
+LAYOUT = 2  # part of the cache key: venvs of an older layout (1: console scripts pointing at the staging folder)
 NETWORK_TROUBLE = ("NewConnectionError", "Temporary failure in name resolution", "Network is unreachable",
                    "ConnectTimeoutError", "ProxyError", "SSLError", "Connection refused")
 
@@ -35,6 +36,17 @@ def python_of(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
+def moved_scripts(staging: Path, target: Path) -> None:
+    """Point the console scripts pip wrote (gunicorn, flask, …) at the venv's Python once it is moved from staging
+    to target: their first line names the interpreter by its full path, and a venv does not move by itself."""
+    old, new = f"#!{staging}/bin/".encode(), f"#!{target}/bin/".encode()
+    for script in (staging / "bin").iterdir():
+        if script.is_file() and not script.is_symlink():
+            data = script.read_bytes()
+            if data.startswith(old):
+                script.write_bytes(new + data[len(old):])
+
+
 def build(folder: Path) -> Path:
     """Return a venv that holds exactly what folder's requirements.txt declares (built once per content)."""
     try:
@@ -43,7 +55,7 @@ def build(folder: Path) -> Path:
         raise ManifestError(f"there is no {manifest.MANIFEST}") from None
     if declared.problems:
         raise ManifestError(f"pip could not read {manifest.MANIFEST}: " + "; ".join(declared.problems[:3]))
-    digest = hashlib.sha256(sys.version.encode())
+    digest = hashlib.sha256(f"{LAYOUT}\0{sys.version}".encode())
     for name, data in sorted(declared.files.items()):
         digest.update(f"\0{name}\0{len(data)}\0".encode() + data)
     key = digest.hexdigest()[:16]
@@ -72,6 +84,7 @@ def build(folder: Path) -> Path:
             if any(word in done.stderr for word in NETWORK_TROUBLE):
                 raise InstallTrouble(f"pip could not reach a package index:\n  {last}")
             raise ManifestError(f"pip could not install requirements.txt:\n  {last}")
+        moved_scripts(staging, target)
         (staging / ".complete").touch()
         try:
             staging.rename(target)

@@ -20,7 +20,7 @@ from . import services, starters
 from .checks import run_exercise
 from .process import run_tagged
 from .progress import Progress
-from .results import CELL, FAILED, PASSED, PLANNED, Report, badge
+from .results import CELL, FAILED, NO_MATH, PASSED, PLANNED, Report, badge
 from .files import copy_app
 from .files import ignore as IGNORED  # noqa: F401  (a notebook copies with shutil.copytree(..., ignore=nb.IGNORED))
 from .http import Client
@@ -227,12 +227,23 @@ class Response:
 class App:
     """Shortly running from a folder in place (not a copy), stopped by stop() or when the kernel goes."""
 
-    def __init__(self, folder: Path, env: dict[str, str] | None = None):
+    def __init__(self, folder: Path, env: dict[str, str] | None = None, *, process_type: str | None = None):
+        """process_type: start that line of the folder's Procfile (e.g. "web") as a platform would, with $PORT,
+        in an environment built from its requirements.txt alone; otherwise the way the checks start an app."""
         self.folder = Path(folder)
         self.runner = LocalRunner(self.folder, course().app)
-        self.running: RunningApp = self.runner.start(env or {}, workspace=self.folder)
+        try:
+            self.running: RunningApp = self.runner.start(env or {}, workspace=self.folder, process_type=process_type)
+        except Exception:
+            self.runner.close()
+            raise
         _running.append(self)
-        print(f"Shortly is running from {rel(self.folder)}")
+        self.name = f"the {process_type} process of {rel(self.folder)}" if process_type else "Shortly"
+        print(f"{self.name} is serving" if process_type else f"Shortly is running from {rel(self.folder)}")
+
+    @property
+    def port(self) -> int:
+        return self.running.port
 
     def mask(self, text: str) -> str:
         return mask(text)
@@ -252,13 +263,13 @@ class App:
             self.running.kill()
             self.runner.close()
             _running.remove(self)
-            print("Shortly was killed (SIGKILL)")
+            print(f"{self.name} was killed (SIGKILL)")
 
     def stop(self) -> None:
         if self in _running:
             self.runner.close()
             _running.remove(self)
-            print("Shortly stopped")
+            print(f"{self.name} stopped")
 
     def __enter__(self) -> "App":
         return self
@@ -471,5 +482,5 @@ def scorecard(folder: Path | None = None):
         shutil.rmtree(folder.parent, ignore_errors=True)
     head = "".join(f"<th {CELL}>{name}</th>" for name in
                    ("#", "factor", "the sin in the legacy app", "the fix you will make", "checks today"))
-    return HTML(f"<table><thead><tr>{head}</tr></thead><tbody>"
+    return HTML(f"<table class='{NO_MATH}'><thead><tr>{head}</tr></thead><tbody>"
                 + "".join(rows) + "</tbody></table>")

@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,6 +123,27 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def listening_addresses(port: int, net: str = "/proc/net") -> set[str] | None:
+    """The addresses a TCP socket listens on at port ("127.0.0.1", "::ffff:127.0.0.1", "0.0.0.0", …), read from the
+    tables of a network namespace (net: /proc/net for this process's, /proc/PID/net for another's); None when
+    they cannot be read (not Linux, or not allowed)."""
+    found, read = set(), False
+    for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        try:
+            lines = Path(net, table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        read = True
+        for line in lines:
+            fields = line.split()
+            address, _, hex_port = fields[1].partition(":")
+            if fields[3] != "0A" or int(hex_port, 16) != port:  # 0A: LISTEN
+                continue
+            raw = bytes.fromhex(address)  # 32-bit words in the kernel's (little-endian) order
+            found.add(socket.inet_ntop(family, b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))))
+    return found if read else None
+
+
 def run_tagged(prefix: str) -> str:
     """A temporary folder's name prefix, tagged with the FACTORLAB_RUN_PREFIX of the test run it belongs to (if
     any): a run tells its own folders from those of another run, or of a notebook, on the same machine."""
@@ -150,6 +172,22 @@ def _die_with_parent(user: tuple[int, int] | None = None) -> None:
         pass
 
 
+_spawner: ThreadPoolExecutor | None = None
+_spawner_lock = threading.Lock()
+
+
+def spawned(start):
+    """start() (a Popen) on one long-lived thread of its own. Linux's parent-death signal fires when the *thread*
+    that forked a child ends, not the process: a child started from a short-lived thread (two instances started
+    side by side, a check's own thread) would be killed when that thread returns, unless it exec'd into a program
+    that reset it. Forked from this thread, a child dies with the process, and only then."""
+    global _spawner
+    with _spawner_lock:
+        if _spawner is None:
+            _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="factorlab spawner")
+    return _spawner.submit(start).result()
+
+
 READER_GRACE = 5.0  # seconds to finish reading a pipe once every process that could write to it is gone
 
 
@@ -169,10 +207,10 @@ class Process:
         # A caller (the test suite) may prefix run ids to recognise its own processes.
         run_id = os.environ.get("FACTORLAB_RUN_PREFIX", "") + uuid.uuid4().hex
         env = {**env, MARKER: run_id, "PYTHONUNBUFFERED": "1"}
-        popen = subprocess.Popen(
+        popen = spawned(lambda: subprocess.Popen(
             argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, preexec_fn=lambda: _die_with_parent(user), close_fds=True,
-        )
+        ))
         proc = cls(popen, run_id)
         proc.reader = threading.Thread(target=proc._pump, daemon=True, name=f"output of {argv[0]}")
         proc.reader.start()

@@ -11,6 +11,9 @@ PASSED, FAILED, ERROR = "passed", "failed", "error"
 _MARK = {PASSED: "✅", FAILED: "❌", ERROR: "⚠️"}
 _COLOUR = {PASSED: "#2e7d32", FAILED: "#c62828", ERROR: "#ef6c00"}
 PLANNED = "planned"  # a factor whose checks are not written yet (the scorecard's grey badge)
+# JupyterLab typesets $…$ in HTML outputs as LaTeX: a message that names $PORT twice would turn into math. These
+# classes (MathJax 3's, and MathJax 2's for older front ends) leave a table's text as it is.
+NO_MATH = "mathjax_ignore tex2jax_ignore"
 CELL = "style='text-align:left;vertical-align:top;padding:4px 8px'"  # every table cell, so tables align alike
 
 
@@ -101,6 +104,6 @@ class Report:
         )
         head = "".join(f"<th {cell}>{name}</th>" for name in ("result", "check", "what was seen", "hint"))
         return (
-            f"<table><caption style='text-align:left'><b>{html.escape(self.summary())}</b></caption>"
+            f"<table class='{NO_MATH}'><caption style='text-align:left'><b>{html.escape(self.summary())}</b></caption>"
             f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
         )

@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..http import Client, json_of
+from ..process import free_port
 from ..testpage import TestPage
 from . import CheckContext, CheckFailed, check
 from .app import create_link, shorten
@@ -180,7 +181,8 @@ def _short_urls_elsewhere(app, code: str) -> str | None:
 def _debug_seen(ctx: CheckContext, env: dict[str, str]) -> dict:
     """Run the app the way it starts itself (`python shortly.py`), with werkzeug's server patched out: did it
     start the debugger, and is the app in debug mode?"""
-    done = ctx.runner.run_command(["-c", DEBUG_PROBE, app_module_file(ctx)], env)
+    # with a PORT, as a platform starts it (from factor VII on the app wants one; the probe serves nothing)
+    done = ctx.runner.run_command(["-c", DEBUG_PROBE, app_module_file(ctx)], {"PORT": str(free_port()), **env})
     found = re.search(r"FACTORLAB-DEBUG (\{.*\})", done.output)
     if not found:
         raise CheckFailed(f"Seen: `python {app_module_file(ctx)}` {done.ended()}{tail(done.output)}\n"

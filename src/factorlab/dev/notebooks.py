@@ -136,6 +136,8 @@ def differs(path: Path) -> str:
     source = source_of(path)
     if not source.is_file():
         return f"{path.name} has no source ({source.relative_to(path.parent.parent)})"
+    if not path.is_file():
+        return f"{path.name} has not been built from {source.name}: run `make notebooks`"
     built, kept = cells(from_source(source)), cells(nbformat.read(path, as_version=4))
     if built == kept:
         return ""
@@ -166,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only say which notebooks differ from their sources")
     args = parser.parse_args(argv)
     folder = catalogue.find_root() / "notebooks"
-    chosen = [p for p in sorted(folder.glob("*.ipynb"))
-              if not args.names or any(p.name.startswith(name) for name in args.names)]
+    every = sorted({*folder.glob("*.ipynb"), *(folder / f"{p.stem}.ipynb" for p in (folder / "source").glob("*.py"))})
+    chosen = [p for p in every if not args.names or any(p.name.startswith(name) for name in args.names)]
     if args.check:
         problems = [problem for path in chosen if (problem := differs(path))]
         print("\n".join(problems) or f"{len(chosen)} notebooks match their sources")

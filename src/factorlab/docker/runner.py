@@ -20,8 +20,9 @@ from pathlib import Path
 
 from .. import files
 from ..http import Client
-from ..process import BoundedOutput, free_port, port_open, run_tagged, wait_until
-from ..runners import COMMAND_TIMEOUT, READY_TIMEOUT, WRITTEN_LIMIT, AppFailed, Exit, ServingApp, not_serving
+from ..process import BoundedOutput, free_port, listening_addresses, port_open, run_tagged, wait_until
+from ..runners import (COMMAND_TIMEOUT, GUARD, READY_TIMEOUT, WRITTEN_LIMIT, AppFailed, Exit, ServingApp,
+                       not_serving, process_line)
 from .engine import LABEL, connect, owner, sweep_orphans
 from .images import Images
 
@@ -31,6 +32,7 @@ MEMORY = "512m"
 LIMITS = {"mem_limit": MEMORY, "memswap_limit": MEMORY, "nano_cpus": 1_000_000_000, "pids_limit": 128}
 # The longest a container may live, whatever happens to factorlab (GNU timeout as PID 1 enforces it).
 MAX_LIFETIME = 600
+GUARD_IN_CONTAINER = "/factorlab/guard"  # runners.GUARD, mounted read-only
 STOP_GRACE = 3
 
 
@@ -128,19 +130,24 @@ class DockerSession:
     # -- containers ---------------------------------------------------------------------------------------
 
     def run(self, image: str, env: dict[str, str], port: int, *, network: str, mounts: list[str],
-            command: list[str] | None = None):
+            command: list[str] | None = None, shell: str | None = None):
         """Start a locked-down container of image: unprivileged, limited, labelled, with a lifetime cap.
-        command: arguments to python (default: the launcher serving the app)."""
+        command: arguments to python (default: the launcher serving the app); shell: a command line for `sh -c`
+        instead (a Procfile's). The loopback guard comes first on PYTHONPATH."""
         from docker.types import LogConfig
 
         run_id = self.run_prefix + uuid.uuid4().hex
         environment = {**env, "PORT": str(port), "FACTORLAB_RUN_ID": run_id}
-        args = command or ["/factorlab/launch.py", self.app]
+        args = ["sh", "-c", shell] if shell is not None else ["python", *(command or ["/factorlab/launch.py", self.app])]
+        # Every Python in it binds loopback only (host networking: a bind to every interface is the host's).
+        environment["PYTHONPATH"] = os.pathsep.join([GUARD_IN_CONTAINER, *filter(None, [env.get("PYTHONPATH")])])
+        volumes = {path: {"bind": path, "mode": "rw"} for path in mounts}
+        volumes[str(GUARD)] = {"bind": GUARD_IN_CONTAINER, "mode": "ro"}
         container = self.client.containers.run(
-            image, ["timeout", "-s", "KILL", str(MAX_LIFETIME), "python", *args],
+            image, ["timeout", "-s", "KILL", str(MAX_LIFETIME), *args],
             detach=True, environment=environment, network_mode=network, user=APP_USER,
             cap_drop=["ALL"], security_opt=["no-new-privileges"], **LIMITS,
-            volumes={path: {"bind": path, "mode": "rw"} for path in mounts},
+            volumes=volumes,
             log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
             labels={f"{LABEL}.owner": owner(), f"{LABEL}.run": run_id, f"{LABEL}.prefix": self.run_prefix},
             name=f"factorlab-{run_id[-20:]}")
@@ -271,12 +278,13 @@ class DockerRunner:
         return path
 
     def _launch(self, env: dict[str, str] | None, folder: Path, network: str,
-                command: list[str] | None = None) -> ContainerApp:
+                command: list[str] | None = None, shell: str | None = None) -> ContainerApp:
         """A container of folder's image, tracked so that close() removes it."""
         self.used = True
         image = self.session.image_for(folder)
         port = free_port()
-        container = self.session.run(image, env or {}, port, network=network, mounts=self._mounts, command=command)
+        container = self.session.run(image, env or {}, port, network=network, mounts=self._mounts, command=command,
+                                     shell=shell)
         app = ContainerApp(container, port, self.session)
         self._apps.append(app)
         return app
@@ -286,13 +294,15 @@ class DockerRunner:
         return code is not None or state == "gone"
 
     def start(self, env: dict[str, str] | None = None, *, workspace: Path | None = None,
-              command: list[str] | None = None, clean: bool = True,
+              command: list[str] | None = None, clean: bool = True, process_type: str | None = None,
               ready_timeout: float = READY_TIMEOUT) -> ContainerApp:
         """Start the app in a container on host networking and wait until it listens on $PORT.
 
         Every image is built from requirements.txt alone and has no tools the manifest did not bring,
-        so clean is always so here."""
-        app = self._launch(env, workspace or self.source, "host", command)
+        so clean is always so here. process_type: that line of the folder's Procfile, run with `sh -c`."""
+        folder = workspace or self.source
+        shell = process_line(folder, process_type) if process_type else None
+        app = self._launch(env, folder, "host", command, shell)
         wait_until(lambda: port_open(app.port) or self._exited(app), ready_timeout)
         if not self._exited(app) and port_open(app.port):
             return app
@@ -368,7 +378,14 @@ class DockerRunner:
 
 
 def _listening_inside(container, port: int) -> bool:
-    """Ask inside the container (it has no network of ours) whether something accepts connections on port."""
+    """Does something listen on port in the container (it has no network of ours)? Read from the host when the
+    engine runs on this machine: the container's network namespace, through /proc of its first process, at once
+    whatever the app does (a probe started inside a container that forks without end waits for a free pid).
+    Elsewhere (an engine in a VM), ask inside the container."""
+    pid = container.attrs.get("State", {}).get("Pid")
+    found = listening_addresses(port, f"/proc/{pid}/net") if pid else None
+    if found is not None:
+        return bool(found)
     probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), 0.5)"
     try:
         result = container.exec_run(["python", "-c", probe], user=APP_USER)

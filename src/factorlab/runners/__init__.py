@@ -22,6 +22,9 @@ LAUNCHER = Path(__file__).resolve().parent.parent / "launch.py"  # run by path: 
 # `python -P LAUNCHER`: -P keeps the launcher's own folder (factorlab's) off sys.path, where its modules would
 # hide the app's imports of the same names (http, docker, ...).
 LAUNCH = ["-P", str(LAUNCHER)]
+# First on the PYTHONPATH of every process a runner starts: its sitecustomize turns a bind to every interface into
+# one to loopback (a check's servers are never reachable from the network; containers share the host's).
+GUARD = Path(__file__).resolve().parent.parent / "guard"
 READY_TIMEOUT = 10.0
 WRITTEN_LIMIT = 256 * 1024  # bytes of one file an app wrote that a check may read
 COMMAND_TIMEOUT = 30.0
@@ -64,6 +67,17 @@ def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
     env.update(extra or {})
     return env
+
+
+def process_line(folder: Path, process_type: str) -> str:
+    """The command of a process type of the app's Procfile, or AppFailed saying why there is none."""
+    from .. import procfile
+
+    try:
+        return procfile.command(folder, process_type)
+    except procfile.ProcfileError as exc:
+        raise AppFailed(f"Seen: {exc}.\nExpected: a Procfile whose `{process_type}:` line starts the "
+                        f"{process_type} process.") from None
 
 
 def last_words(output: str, lines: int = 8) -> str:
@@ -141,13 +155,15 @@ class Runner(Protocol):
         """A folder the check and the app both see at this same path (files the app writes, the check reads)."""
 
     def start(self, env: dict[str, str] | None = None, *, workspace: Path | None = None,
-              command: list[str] | None = None, clean: bool = False,
+              command: list[str] | None = None, clean: bool = False, process_type: str | None = None,
               ready_timeout: float = READY_TIMEOUT) -> ServingApp:
         """The app serving on a loopback port ($PORT), or AppFailed with what was seen.
 
         command: what to run instead of the course's launcher, as arguments to python
         (e.g. ["release.py", "run"]); it must serve on $PORT. clean: with only what requirements.txt
-        installs and no system tools (always so in a container)."""
+        installs and no system tools (always so in a container). process_type: run that line of the app's
+        Procfile instead (e.g. "web"), with `sh -c` in the app's folder, as a platform does; always clean. In
+        every case a bind to every interface is made a bind to loopback (GUARD)."""
 
     def run_to_exit(self, env: dict[str, str] | None = None, *, timeout: float = READY_TIMEOUT) -> Exit:
         """Start the app expecting it to stop by itself; a docker runner gives it no network at all."""

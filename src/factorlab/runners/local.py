@@ -9,6 +9,7 @@ so that it also runs in a clean virtual environment) or with a command of the ap
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import signal
 import sys
@@ -20,8 +21,8 @@ from .. import cleanenv, files
 from ..http import Client
 from ..process import Process, free_port, wait_for_port
 from . import isolation, warm
-from . import (COMMAND_TIMEOUT, LAUNCH, READY_TIMEOUT, WRITTEN_LIMIT, AppFailed, Exit, ServingApp, base_env,
-               not_serving)
+from . import (COMMAND_TIMEOUT, GUARD, LAUNCH, READY_TIMEOUT, WRITTEN_LIMIT, AppFailed, Exit, ServingApp, base_env,
+               not_serving, process_line)
 
 
 @dataclass(eq=False)
@@ -104,6 +105,10 @@ class LocalRunner:
     def _spawn(self, argv: list[str], env: dict[str, str] | None, workspace: Path,
                extra: dict[str, str] | None = None) -> Process:
         merged = base_env({**self._private_env(workspace), **(extra or {}), **(env or {})})
+        if extra and "PORT" in extra:  # the port is the runner's to give, as a platform's is: config cannot move it
+            merged["PORT"] = extra["PORT"]
+        # Every Python it starts binds loopback only, whatever the app asks for (runners.GUARD).
+        merged["PYTHONPATH"] = os.pathsep.join([str(GUARD), *filter(None, [merged.get("PYTHONPATH")])])
         process = None
         if self.warm and argv[0] == sys.executable and warm.available():
             try:
@@ -133,16 +138,18 @@ class LocalRunner:
         return str(cleanenv.python_of(venv)), {"PATH": str(venv / "bin")}
 
     def start(self, env: dict[str, str] | None = None, *, workspace: Path | None = None,
-              command: list[str] | None = None, clean: bool = False,
+              command: list[str] | None = None, clean: bool = False, process_type: str | None = None,
               ready_timeout: float = READY_TIMEOUT) -> RunningApp:
         """Start the app and wait until it listens on $PORT; AppFailed with what was seen if it does not."""
         self.used = True
         workspace = workspace or self.workspace()
         python, extra = sys.executable, {}
-        if clean:
+        if clean or process_type:
             python, extra = self._clean_python(workspace)
         port = free_port()
         argv = [python, *(command or [*LAUNCH, self.app])]
+        if process_type:
+            argv = ["/bin/sh", "-c", process_line(workspace, process_type)]
         before = files.snapshot(workspace)
         process = self._spawn(argv, env, workspace, {**extra, "PORT": str(port)})
         app = RunningApp(process, port, workspace, before=before)
@@ -209,11 +216,18 @@ class LocalSession:
         self._holding = False
 
     def prepare(self, folder: Path) -> None:
-        """Start the warm Python (its imports run while the first checks read the folder); the clean venv a check
-        may need is built (and cached) by that check."""
+        """Start the warm Python (its imports run while the first checks read the folder). A folder with a
+        Procfile has its processes started in the environment its requirements.txt makes: build it now (or find
+        it cached), before the checks' clocks start; a manifest that does not install is left for the checks to
+        report. Without a Procfile, a check that needs that environment builds it."""
         if not self._holding:
             warm.hold()
             self._holding = True
+        if (Path(folder) / "Procfile").is_file():
+            try:
+                cleanenv.build(Path(folder))
+            except (cleanenv.ManifestError, cleanenv.InstallTrouble, OSError):
+                pass
 
     def runner(self, folder: Path) -> LocalRunner:
         return LocalRunner(folder, self.app, warm_python=self._holding)

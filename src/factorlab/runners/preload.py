@@ -183,6 +183,10 @@ def emulate(args: list[str]) -> int:
 # -- an exec of this same Python, handed to a spare ------------------------------------------------------
 
 OPTIONS = ("-P", "-u", "-B")
+# factorlab/guard, which the runners put on every app's PYTHONPATH: a fresh Python runs its sitecustomize (binds to
+# every interface made loopback ones), a warm child, whose site has run long ago, runs it in start(). It is not
+# counted as a folder that shadows a preloaded module: the sitecustomize it holds is meant to.
+GUARD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "guard")
 START_UP_KEPT = {"PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH"}  # what a spare reproduces
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
              signal.SIGWINCH, signal.SIGALRM)
@@ -220,7 +224,8 @@ def first_on_path(args: list, env: dict) -> list:
     rest = without_options(args)
     safe = "-P" in args[:len(args) - len(rest)]
     here = [] if safe else [os.getcwd() if rest[0] in ("-m", "-c") else os.path.dirname(os.path.abspath(rest[0]))]
-    return here + [entry for entry in env.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    return here + [entry for entry in env.get("PYTHONPATH", "").split(os.pathsep)
+                   if entry and os.path.abspath(entry) != GUARD]
 
 
 def shadows_preloaded(folders: list) -> bool:
@@ -381,7 +386,10 @@ def start(args: list, env: dict, spare: bool) -> int:
     if starts_cold(args, env):
         os.execv(sys.executable, [sys.executable, *args])
     sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
-    sys.path[0:0] = [entry for entry in env.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    entries = [entry for entry in env.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    sys.path[0:0] = entries
+    if any(os.path.abspath(entry) == GUARD for entry in entries):
+        runpy.run_path(os.path.join(GUARD, "sitecustomize.py"), run_name="_factorlab_guard")
     if spare and without_options(args)[0] != "-c":
         Spare().install()
     return emulate(args)
