@@ -18,6 +18,7 @@ from factorlab.catalogue import load
 from factorlab.checks import CHECK_TIMEOUT
 from factorlab.docker import DockerSession, connect, leftovers
 from factorlab.docker.images import Images
+from factorlab.process import wait_until
 from factorlab.runners import AppFailed
 from factorlab.testpage import TestPage
 
@@ -348,6 +349,26 @@ def test_a_procfile_line_runs_in_a_container_with_its_port_on_loopback_only(tmp_
         (folder / "Procfile").write_text("worker: python -c pass\n")  # the image is made; the line is read anew
         with pytest.raises(AppFailed, match=r"no `web:` line \(its process types: worker\)"):
             session.runner(folder).start(process_type="web")
+        runner.close()
+    finally:
+        session.close()
+
+
+def test_a_process_type_that_serves_nothing_runs_in_a_container(tmp_path, nothing_left):
+    from test_runner import procfile_app
+
+    folder = procfile_app(tmp_path / "app", "web: exec python shortly.py\n"
+                                            "worker: exec python -c 'import time; time.sleep(99)'\n"
+                                            "once: exit 4\n")
+    session = DockerSession("shortly:app")
+    try:
+        runner = session.runner(folder)
+        worker = runner.start(process_type="worker", listens=False)
+        once = runner.start(process_type="once", listens=False)
+        assert wait_until(lambda: not once.running(), 30) and once.stop() == 4
+        assert worker.running()
+        worker.stop()
+        assert not worker.running()
         runner.close()
     finally:
         session.close()

@@ -8,7 +8,7 @@ import pytest
 
 from factorlab import checks
 from factorlab.checks import CheckFailed, check, run_check
-from factorlab.process import port_open
+from factorlab.process import port_open, wait_until
 from factorlab.runners import AppFailed
 from factorlab.runners.local import LocalRunner, LocalSession
 
@@ -442,3 +442,19 @@ def test_every_python_a_check_starts_binds_loopback_whatever_it_asks(tmp_path, w
             assert (ran.code, ran.output.strip()) == (0, "127.0.0.1")
     finally:
         session.close()
+
+
+def test_a_process_type_that_serves_nothing_is_only_started(tmp_path, no_leftovers):
+    """listens=False (a worker): start() returns once the process runs, without waiting for a port; running() says
+    whether the process it started still runs, and is False once it has exited or been stopped."""
+    folder = procfile_app(tmp_path / "app", "web: exec python shortly.py\n"
+                                            "worker: exec python -c 'import time; time.sleep(99)'\n"
+                                            "once: exit 4\n")
+    with LocalRunner(folder) as runner:
+        worker = runner.start(process_type="worker", listens=False)
+        assert worker.running() and not port_open(worker.port)
+        once = runner.start(process_type="once", listens=False)
+        assert wait_until(lambda: not once.running(), 20) and once.stop() == 4
+        assert worker.running()
+        worker.stop()
+        assert not worker.running()

@@ -246,8 +246,8 @@ nb.todos("07")
 nb.check_button("07")
 
 # %% [markdown]
-# Next: Factor VIII — Concurrency (notebook `08_concurrency`, coming soon), where the Procfile grows a second
-# process type, a worker, and Shortly scales out by running more processes of each type.
+# Next: **[Factor VIII — Concurrency](08_concurrency.ipynb)**, where the Procfile grows a second process type,
+# a worker, and Shortly scales out by running more processes of each type.
 #
 # Finally, stop anything this notebook started (every app above was stopped already, so this prints nothing):
 

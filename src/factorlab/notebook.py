@@ -25,6 +25,7 @@ from .files import copy_app
 from .files import ignore as IGNORED  # noqa: F401  (a notebook copies with shutil.copytree(..., ignore=nb.IGNORED))
 from .http import Client
 from .runners import AppFailed  # noqa: F401  (notebooks catch nb.AppFailed)
+from .testpage import TestPage
 from .runners.local import LocalRunner, RunningApp
 
 _course: cat.Catalogue | None = None
@@ -155,6 +156,16 @@ def write(path: Path, text: str) -> None:
     print(f"wrote {path.name} ({len(text.splitlines())} lines)")
 
 
+def wait_for(condition, timeout: float) -> bool:
+    """Wait until condition() is true (checked every 0.1 s), at most timeout seconds: whether it came true."""
+    from .process import wait_until
+
+    if wait_until(condition, timeout, every=0.1):
+        return True
+    print(f"(still not so after {timeout:g} s)")
+    return False
+
+
 def delete(path: Path) -> None:
     Path(path).unlink()
     print(f"deleted {Path(path).name}")
@@ -229,17 +240,21 @@ class App:
 
     def __init__(self, folder: Path, env: dict[str, str] | None = None, *, process_type: str | None = None):
         """process_type: start that line of the folder's Procfile (e.g. "web") as a platform would, with $PORT,
-        in an environment built from its requirements.txt alone; otherwise the way the checks start an app."""
+        in an environment built from its requirements.txt alone; otherwise the way the checks start an app. A
+        process type other than web serves nothing: it is only started."""
         self.folder = Path(folder)
         self.runner = LocalRunner(self.folder, course().app)
+        serves = process_type in (None, "web")
         try:
-            self.running: RunningApp = self.runner.start(env or {}, workspace=self.folder, process_type=process_type)
+            self.running: RunningApp = self.runner.start(env or {}, workspace=self.folder, process_type=process_type,
+                                                         listens=serves)
         except Exception:
             self.runner.close()
             raise
         _running.append(self)
         self.name = f"the {process_type} process of {rel(self.folder)}" if process_type else "Shortly"
-        print(f"{self.name} is serving" if process_type else f"Shortly is running from {rel(self.folder)}")
+        print(f"{self.name} is {'serving' if serves else 'running'}" if process_type else
+              f"Shortly is running from {rel(self.folder)}")
 
     @property
     def port(self) -> int:
@@ -292,10 +307,25 @@ class Browser:
         return Response(self.client.post(app.running, path, **kwargs), app)
 
 
+def slow_page(seconds: float, title: str = "a slow page") -> TestPage:
+    """A web page on this machine that takes `seconds` to answer, as a slow or far-away site does (stopped by
+    stop_all). page.url(path) is its address; page.requests lists who asked."""
+    page = TestPage(title, delay=seconds).__enter__()
+    _pages.append(page)
+    print(f"a page that takes {seconds:g} s to answer is at http://127.0.0.1:<its port>/")
+    return page
+
+
+_pages: list[TestPage] = []
+
+
 def stop_all() -> None:
-    """Stop every app and backing service a notebook started (also runs when the kernel exits)."""
+    """Stop every app, slow page and backing service a notebook started (also runs when the kernel exits)."""
     for app in list(_running):
         app.stop()
+    for page in list(_pages):
+        page.__exit__(None, None, None)
+        _pages.remove(page)
     for server in list(_servers):
         stop(server)
 

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 NAME = "Procfile"
+WEB, WORKER = "web", "worker"  # the process types the course's app has (the worker from factor VIII on)
 LINE = re.compile(r"^([A-Za-z0-9_-]+):[ \t]*(\S.*?)\s*$")
 
 

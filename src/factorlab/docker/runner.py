@@ -69,6 +69,12 @@ class ContainerApp(ServingApp):
             self._written = self.session.written(self.container, self.code_changes())
         return self._written
 
+    def running(self) -> bool:
+        if self._logs is not None:
+            return False
+        state, code = self.session.status(self.container)
+        return code is None and state != "gone"
+
     def kill(self) -> None:
         """SIGKILL every process of the container at once (docker kill)."""
         try:
@@ -295,14 +301,17 @@ class DockerRunner:
 
     def start(self, env: dict[str, str] | None = None, *, workspace: Path | None = None,
               command: list[str] | None = None, clean: bool = True, process_type: str | None = None,
-              ready_timeout: float = READY_TIMEOUT) -> ContainerApp:
-        """Start the app in a container on host networking and wait until it listens on $PORT.
+              ready_timeout: float = READY_TIMEOUT, listens: bool = True) -> ContainerApp:
+        """Start the app in a container on host networking and wait until it listens on $PORT (listens=False:
+        return once the container is started, for a process that serves nothing).
 
         Every image is built from requirements.txt alone and has no tools the manifest did not bring,
         so clean is always so here. process_type: that line of the folder's Procfile, run with `sh -c`."""
         folder = workspace or self.source
         shell = process_line(folder, process_type) if process_type else None
         app = self._launch(env, folder, "host", command, shell)
+        if not listens:
+            return app
         wait_until(lambda: port_open(app.port) or self._exited(app), ready_timeout)
         if not self._exited(app) and port_open(app.port):
             return app

@@ -130,6 +130,11 @@ class ServingApp:
         (files over WRITTEN_LIMIT are left out): read once the app has stopped, or as it is now."""
         raise NotImplementedError
 
+    def running(self) -> bool:
+        """Is the process (the container) it was started as still running? A process that forked itself into the
+        background and exited is not, whatever its child does."""
+        raise NotImplementedError
+
     def kill(self) -> None:
         raise NotImplementedError
 
@@ -156,14 +161,16 @@ class Runner(Protocol):
 
     def start(self, env: dict[str, str] | None = None, *, workspace: Path | None = None,
               command: list[str] | None = None, clean: bool = False, process_type: str | None = None,
-              ready_timeout: float = READY_TIMEOUT) -> ServingApp:
+              ready_timeout: float = READY_TIMEOUT, listens: bool = True) -> ServingApp:
         """The app serving on a loopback port ($PORT), or AppFailed with what was seen.
 
         command: what to run instead of the course's launcher, as arguments to python
         (e.g. ["release.py", "run"]); it must serve on $PORT. clean: with only what requirements.txt
         installs and no system tools (always so in a container). process_type: run that line of the app's
-        Procfile instead (e.g. "web"), with `sh -c` in the app's folder, as a platform does; always clean. In
-        every case a bind to every interface is made a bind to loopback (GUARD)."""
+        Procfile instead (e.g. "web"), with `sh -c` in the app's folder, as a platform does; always clean.
+        listens=False: a process that serves nothing (a Procfile's `worker`): returned as soon as it is started,
+        without waiting for a port (running() tells whether it still runs). In every case a bind to every
+        interface is made a bind to loopback (GUARD)."""
 
     def run_to_exit(self, env: dict[str, str] | None = None, *, timeout: float = READY_TIMEOUT) -> Exit:
         """Start the app expecting it to stop by itself; a docker runner gives it no network at all."""

@@ -50,6 +50,9 @@ class RunningApp(ServingApp):
                 found[name] = path.read_bytes()
         return found
 
+    def running(self) -> bool:
+        return self.process.poll() is None
+
     def kill(self) -> None:
         """SIGKILL the app at once, as a crash or an out-of-memory kill would: no clean-up code runs."""
         self.process.signal(signal.SIGKILL)
@@ -139,8 +142,9 @@ class LocalRunner:
 
     def start(self, env: dict[str, str] | None = None, *, workspace: Path | None = None,
               command: list[str] | None = None, clean: bool = False, process_type: str | None = None,
-              ready_timeout: float = READY_TIMEOUT) -> RunningApp:
-        """Start the app and wait until it listens on $PORT; AppFailed with what was seen if it does not."""
+              ready_timeout: float = READY_TIMEOUT, listens: bool = True) -> RunningApp:
+        """Start the app and wait until it listens on $PORT; AppFailed with what was seen if it does not.
+        listens=False: return once it is started (a worker serves nothing)."""
         self.used = True
         workspace = workspace or self.workspace()
         python, extra = sys.executable, {}
@@ -154,6 +158,8 @@ class LocalRunner:
         process = self._spawn(argv, env, workspace, {**extra, "PORT": str(port)})
         app = RunningApp(process, port, workspace, before=before)
         self._apps.append(app)
+        if not listens:
+            return app
         if wait_for_port(process, port, ready_timeout) and process.poll() is None:
             return app
         code = process.poll()
