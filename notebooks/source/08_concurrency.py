@@ -27,7 +27,9 @@
 # You start where notebook 07 ended: `solutions/07_port_binding`.
 
 # %%
+import json
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -206,6 +208,37 @@ for worker in workers:
 nb.stop(redis)
 
 # %% [markdown]
+# ## What it buys, measured on your machine
+#
+# `bench/throughput.py` gives the legacy app and the reference solution of this exercise the same load, in one
+# run: eight visitors at once make links, each to a page that takes a second to answer. The legacy app fetches
+# every page in the request; the solution (one web process, two workers) only queues them. It prints links made
+# per second and the 95th percentile of the answer time, and waits until the workers have stored every title:
+
+# %%
+run = subprocess.run([sys.executable, "bench/throughput.py", "--links", "24", "--json"], cwd=nb.course().root,
+                     capture_output=True, text=True, timeout=600)
+figures = json.loads(run.stdout)
+
+# %%
+# NBVAL_IGNORE_OUTPUT (the measured figures differ from run to run and machine to machine; the next cell says
+# what holds every time)
+nb.bars("Making links while each page takes 1 s", ["legacy", "solution 08"],
+        {"links made per second": [figures["legacy"]["per_second"], figures["solution"]["per_second"]],
+         "95th percentile answer time (s)": [figures["legacy"]["p95"], figures["solution"]["p95"]]})
+
+# %%
+legacy, solution = figures["legacy"], figures["solution"]
+print("the legacy app waited for the page on every link (p95 at least 1 s):", legacy["p95"] >= 1)
+print("the solution answered without waiting for it (p95 under 1 s):", solution["p95"] < 1)
+print("the solution made links at least 3 times as fast:", figures["ratio"] >= 3)
+print("its workers stored every title afterwards:", solution["titles_after"] is not None)
+
+# %% [markdown]
+# On a two-core machine the solution makes links well over ten times as fast, and its answer no longer depends
+# on anyone else's site. The titles still take a second each, but in the workers: with more workers they come
+# sooner, and no visitor waits for them.
+#
 # ## Running the processes: a process manager
 #
 # On a laptop, **honcho** runs every line of a Procfile at once, in the foreground, with their output
@@ -231,6 +264,28 @@ nb.sh("grep -E '^(ExecStart|Restart|Environment=PORT)' units/shortly-worker-1.se
 # Each unit runs one process in the foreground, and systemd restarts it when it exits. With the container
 # runner, each process is a container, and the engine is the process manager: `docker run` for each, `docker
 # stop` to end one.
+
+# %% [markdown]
+# ## A worker for Shortly
+#
+# Shortly's worker gets a file of its own, `worker.py`, which the Procfile's `worker` line will run. Its body is
+# yours to write; for now it only says so:
+
+# %%
+nb.write(ws / "worker.py", '''\
+"""Shortly's worker process, the Procfile's `worker` line: it takes jobs (link previews to fetch) off the queue
+in the Redis at REDIS_URL and runs them, one at a time, in the foreground, until it is stopped."""
+import sys
+
+
+def main():
+    print("shortly worker: there is no worker yet", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+''')
 
 # %% [markdown]
 # ## Where the walkthrough leaves you

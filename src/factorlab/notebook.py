@@ -156,6 +156,22 @@ def write(path: Path, text: str) -> None:
     print(f"wrote {path.name} ({len(text.splitlines())} lines)")
 
 
+def bars(title: str, names: list[str], series: dict[str, list[float]]):
+    """A figure of bar charts side by side, one per series (its label: the values, one per name), each bar
+    labelled with its value."""
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(series), figsize=(4.2 * len(series), 3.4), squeeze=False)
+    for axis, (label, values) in zip(axes[0], series.items()):
+        shown = axis.bar(names, values, color=["#c0504d", "#4f81bd", "#9bbb59", "#8064a2"][:len(names)])
+        axis.bar_label(shown, fmt="%.2f")
+        axis.set_title(label, fontsize=10)
+        axis.margins(y=0.2)
+    figure.suptitle(title)
+    figure.tight_layout()
+    plt.show()
+
+
 def wait_for(condition, timeout: float) -> bool:
     """Wait until condition() is true (checked every 0.1 s), at most timeout seconds: whether it came true."""
     from .process import wait_until
