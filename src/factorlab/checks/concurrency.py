@@ -36,7 +36,7 @@ TOKEN_PREFIX = "factorlab-"
 ANSWER_WITHIN = 5.0  # seconds a POST /api/links may take while its page is slow (the page holds it far longer)
 PICKUP_WITHIN = 25.0  # seconds for a worker to take a queued job
 TITLE_WITHIN = 25.0  # seconds for a title to be stored once its page has answered
-QUIET = 2.0  # seconds the check keeps watching for a job done twice, once every title is in
+QUIET = 0.5  # seconds the check keeps watching for a job done twice, once every title is in
 SHARED_JOBS = 4
 
 # What puts a process in the background, in Python: (qualified name, what it is).
@@ -149,7 +149,7 @@ class System:
             seen["title"] = (link(self.web, code) or {}).get("title")
             return seen["title"] == wanted or bool(self.dead())
 
-        wait_until(done, timeout, every=0.2)
+        wait_until(done, timeout, every=0.1)
         return seen["title"]
 
 
