@@ -36,6 +36,7 @@ TOKEN_PREFIX = "factorlab-"
 ANSWER_WITHIN = 5.0  # seconds a POST /api/links may take while its page is slow (the page holds it far longer)
 PICKUP_WITHIN = 25.0  # seconds for a worker to take a queued job
 TITLE_WITHIN = 25.0  # seconds for a title to be stored once its page has answered
+SETTLE = 2.0  # seconds every process must keep running once the workers are ready (a daemon's parent exits)
 QUIET = 0.5  # seconds the check keeps watching for a job done twice, once every title is in
 SHARED_JOBS = 4
 
@@ -375,8 +376,12 @@ def foreground(ctx: CheckContext) -> str:
         forked = system.dead()
         if not forked:
             system.warm()
+            ready = time.monotonic()
             code = create_link(system.web, page.url("/fg/1"), where="the web process")["code"]
             system.title(code, page.title)
+            # A process that forks into the background exits soon after its child is ready: keep watching until
+            # SETTLE seconds have passed since then (the work above usually took most of them).
+            wait_until(lambda: bool(system.dead()), max(0.0, SETTLE - (time.monotonic() - ready)), every=0.1)
             forked = system.dead()
         if forked:
             app = system.web if forked[0] == WEB else system.workers[forked[0]]
