@@ -35,7 +35,9 @@ pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 RUN_ALL_TIMEOUT = 420  # seconds for a notebook's Run All; the kernel then waits for every cell
 NOTHING_STARTED_TIMEOUT = 60  # seconds for the first cell to start once Run All is clicked
-FACTOR = "07_port_binding"  # the newest factor: its messages name $PORT, which must not turn into math
+# Factor VII's notebook: its messages name $PORT, which must not turn into math (and it runs in about a minute;
+# a person looking at another notebook sets FACTORLAB_BROWSER_FACTOR, e.g. to 09_disposability).
+FACTOR = os.environ.get("FACTORLAB_BROWSER_FACTOR", "07_port_binding")
 NB = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"  # the notebook in the tab on show
 # Settings a classroom image would set too: every cell rendered (JupyterLab otherwise leaves the cells out of
 # view unrendered, which a test cannot look at), and no pop-up asking whether to fetch Jupyter news.

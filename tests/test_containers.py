@@ -54,6 +54,19 @@ def statuses(report) -> dict[str, str]:
     return {r.check: r.status for r in report.results}
 
 
+def differences(local, docker) -> str:
+    """The checks whose verdicts differ, each with both messages, first (a report's whole text is long and gets
+    cut where CI shows it), then both reports."""
+    mine = {r.check: r for r in local.results}
+    lines = []
+    for theirs in docker.results:
+        ours = mine.get(theirs.check)
+        if ours is None or ours.status != theirs.status:
+            lines.append(f"{theirs.check}: local {ours.status if ours else 'missing'}, docker {theirs.status}\n"
+                         f"  local: {ours.message if ours else ''}\n  docker: {theirs.message}")
+    return "\n".join(lines) + f"\n\nlocal:\n{local.to_text()}\n\ndocker:\n{docker.to_text()}"
+
+
 @pytest.mark.parametrize("state", ["starter", "solution"])
 @pytest.mark.parametrize("exercise", READY, ids=lambda ex: ex.id)
 def test_both_runners_give_the_same_verdicts(exercise, state, nothing_left):
@@ -61,7 +74,7 @@ def test_both_runners_give_the_same_verdicts(exercise, state, nothing_left):
     ids = COURSE.checks_through(exercise)
     local = checks.run_exercise(exercise, folder, COURSE, runner="local", check_ids=ids)
     docker = checks.run_exercise(exercise, folder, COURSE, runner="docker", check_ids=ids)
-    assert statuses(docker) == statuses(local), f"local:\n{local.to_text()}\n\ndocker:\n{docker.to_text()}"
+    assert statuses(docker) == statuses(local), differences(local, docker)
     own = [r for r in docker.results if r.factor == exercise.factor]
     if state == "solution":
         assert docker.passed, docker.to_text()
@@ -369,6 +382,38 @@ def test_a_process_type_that_serves_nothing_runs_in_a_container(tmp_path, nothin
         assert worker.running()
         worker.stop()
         assert not worker.running()
+        runner.close()
+    finally:
+        session.close()
+
+
+# A worker whose child leaves the process group (as RQ's job fork does) and ends with code 3 on SIGTERM; the
+# parent ignores SIGTERM, waits for the child, and exits 0 only if the child got it.
+ESCAPEE = '''import os, signal, sys, time
+child = os.fork()
+if child == 0:
+    os.setpgrp()
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(3))
+    while True:
+        time.sleep(0.1)
+signal.signal(signal.SIGTERM, lambda *_: None)
+_, status = os.waitpid(child, 0)
+sys.exit(0 if os.waitstatus_to_exitcode(status) == 3 else 5)
+'''
+
+
+def test_sigterm_reaches_every_process_of_a_container(tmp_path, nothing_left):
+    from test_runner import procfile_app
+
+    folder = procfile_app(tmp_path / "app", "web: exec python shortly.py\nworker: python escapee.py\n")
+    (folder / "escapee.py").write_text(ESCAPEE)
+    session = DockerSession("shortly:app")
+    try:
+        runner = session.runner(folder)
+        worker = runner.start(process_type="worker", listens=False)
+        assert worker.exited(1) is None  # it runs until told
+        worker.terminate()
+        assert worker.exited(30) == 0, worker.output()  # 0: the child that left the group got SIGTERM too
         runner.close()
     finally:
         session.close()

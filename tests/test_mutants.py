@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -21,6 +22,7 @@ COURSE = load(ROOT)
 READY = [ex for ex in COURSE.exercises if ex.ready]
 VARIANTS = mutants.load(ROOT, COURSE)
 TODO = re.compile(r"TODO:\s*(.*)")
+JOBS = 2  # variants judged side by side
 
 
 def todos(exercise) -> list[tuple[str, int, str]]:
@@ -34,9 +36,20 @@ def todos(exercise) -> list[tuple[str, int, str]]:
     return found
 
 
+@pytest.fixture(scope="module")
+def judged(request) -> dict[str, mutants.Outcome]:
+    """The outcome of every variant this run selected, judged JOBS at a time before the first verdict is read: a
+    check mostly waits on the processes it started, so two variants side by side on two cores take about half the
+    time, and verdicts do not depend on how busy the machine is (tests/test_stress.py)."""
+    selected = [item.callspec.params["variant"] for item in request.session.items
+                if item.originalname == "test_the_verdict_is_right" and hasattr(item, "callspec")]
+    with ThreadPoolExecutor(max_workers=JOBS, thread_name_prefix="judge") as pool:
+        return dict(zip((v.id for v in selected), pool.map(lambda v: mutants.judge(v, COURSE), selected)))
+
+
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.id)
-def test_the_verdict_is_right(variant, request, no_leftovers):
-    outcome = mutants.judge(variant, COURSE)
+def test_the_verdict_is_right(variant, request, no_leftovers, judged):
+    outcome = judged[variant.id]
     request.config.stash.setdefault(JUDGED, []).append(outcome)
     assert outcome.right, outcome.describe()
 

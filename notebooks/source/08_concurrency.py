@@ -221,7 +221,8 @@ run = subprocess.run([sys.executable, "bench/throughput.py", "--links", "24", "-
 figures = json.loads(run.stdout)
 
 # %%
-# NBVAL_IGNORE_OUTPUT (the measured figures differ from run to run and machine to machine; the next cell says
+# NBVAL_IGNORE_OUTPUT
+# (the measured figures differ from run to run and machine to machine; the next cell says
 # what holds every time)
 nb.bars("Making links while each page takes 1 s", ["legacy", "solution 08"],
         {"links made per second": [figures["legacy"]["per_second"], figures["solution"]["per_second"]],
@@ -357,8 +358,8 @@ nb.todos("08")
 nb.check_button("08")
 
 # %% [markdown]
-# Next: Factor IX — Disposability (notebook `09_disposability`, coming soon), where the processes learn to start
-# fast and to stop without losing a request or a job.
+# Next: **[Factor IX — Disposability](09_disposability.ipynb)**, where the processes learn to start fast and to
+# stop, or die, without losing a request or a job.
 #
 # Finally, stop anything this notebook started (every app above was stopped already, so this prints nothing):
 

@@ -172,6 +172,29 @@ def bars(title: str, names: list[str], series: dict[str, list[float]]):
     plt.show()
 
 
+def per_second(title: str, runs: dict[str, list[tuple[float, bool]]], marks: dict[str, list[float]]):
+    """A figure of one panel per run: requests answered per second over time (a line), failed requests (red
+    crosses along the bottom, one per second that had any) and the moments in marks (dotted lines)."""
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(runs), figsize=(4.6 * len(runs), 3.2), squeeze=False, sharey=True)
+    for axis, (name, results) in zip(axes[0], runs.items()):
+        end = int(max((t for t, _ in results), default=0))  # whole seconds only: the last one is cut short
+        good = [sum(1 for t, ok in results if ok and int(t) == second) for second in range(end)]
+        bad = sorted({int(t) for t, ok in results if not ok and int(t) < end})
+        axis.plot(range(end), good, color="#4f81bd", label="answered")
+        axis.plot(bad, [0] * len(bad), "x", color="#c0504d", markersize=9, label="failed")
+        for moment in marks.get(name, []):
+            axis.axvline(moment, linestyle=":", color="grey")
+        axis.set_title(name, fontsize=10)
+        axis.set_xlabel("seconds")
+    axes[0][0].set_ylabel("requests answered per second")
+    axes[0][0].legend(loc="lower left", fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    plt.show()
+
+
 def wait_for(condition, timeout: float) -> bool:
     """Wait until condition() is true (checked every 0.1 s), at most timeout seconds: whether it came true."""
     from .process import wait_until
@@ -295,6 +318,19 @@ class App:
             self.runner.close()
             _running.remove(self)
             print(f"{self.name} was killed (SIGKILL)")
+
+    def terminate(self, wait: float = 15.0) -> int | None:
+        """Stop the app as a process manager does: SIGTERM to every process of it, then up to `wait` seconds for
+        it to exit by itself (after that it is killed). Its exit code, or None when it had to be killed."""
+        if self not in _running:
+            return None
+        self.running.terminate()
+        code = self.running.exited(wait)
+        self.runner.close()
+        _running.remove(self)
+        print(f"{self.name} got SIGTERM and " + (f"exited with code {code}" if code is not None
+                                                 else f"was still running {wait:g} s later, so it was killed"))
+        return code
 
     def stop(self) -> None:
         if self in _running:

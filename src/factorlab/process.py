@@ -301,6 +301,31 @@ def kill_marked(run_id: str) -> int:
     return len(pids)
 
 
+def signal_every(group: int, run_id: str, signum: int) -> None:
+    """Send signum once to every process of a run, as systemd signals a unit's control group: the members of
+    process group `group`, and each process that left it (found by the run marker in its environment)."""
+    pids = set(marked(run_id))
+    if os.path.isdir("/proc"):
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    fields = fh.read().rsplit(b")", 1)[1].split()
+                if int(fields[2]) == group:  # after "pid (name)": state, ppid, pgrp
+                    pids.add(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    else:  # no /proc: the group is all we can reach
+        try:
+            os.killpg(group, signum)
+        except OSError:
+            pass
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except OSError:
+            pass
+
+
 def wait_for_port(proc: Process, port: int, timeout: float) -> bool:
     """Wait until the process listens on port; False if it exits or time runs out."""
     wait_until(lambda: port_open(port) or proc.poll() is not None, timeout, every=0.03)

@@ -11,6 +11,12 @@ HOLD_CAP = 60.0  # the longest a held answer waits for release(), whatever the c
 TRICKLE_EVERY = 0.5  # while held, a byte of the page this often: a fetcher's read timeout never runs out
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """A fetcher that hangs up mid-answer (killed, stopped, timed out) is what checks make happen: no
+        traceback on the terminal."""
+
+
 class TestPage:
     """Serve `<title>TITLE</title>` at any path and record each request's path and headers.
 
@@ -50,7 +56,7 @@ class TestPage:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 

@@ -102,10 +102,11 @@ def start_worker(ctx: CheckContext, env: dict[str, str]):
     return ctx.runner.start({**REQUIRED_APP_ENV, **env}, process_type=procfile.WORKER, listens=False)
 
 
-def workers_waiting(redis: services.Redis, workers: list, timeout: float = READY_WAIT) -> None:
+def workers_waiting(redis: services.Redis, workers: list, timeout: float = READY_WAIT, give_up=None) -> bool:
     """Wait until the workers have started: each one blocked on the Redis waiting for a job (RQ's BLPOP, a
     home-made BRPOP), with the app's import (and whatever it does at start) behind it. A worker that polls never
-    shows so: then the wait ends after timeout, or as soon as a worker has exited."""
+    shows so: then the wait ends after timeout, or as soon as a worker has exited (or give_up() holds). True if
+    they all waited."""
     def waiting() -> int:
         try:
             with redis.client() as client:
@@ -113,7 +114,9 @@ def workers_waiting(redis: services.Redis, workers: list, timeout: float = READY
         except Exception:
             return 0
 
-    wait_until(lambda: waiting() >= len(workers) or any(not w.running() for w in workers), timeout, every=0.1)
+    wait_until(lambda: waiting() >= len(workers) or any(not w.running() for w in workers)
+               or bool(give_up and give_up()), timeout, every=0.1)
+    return waiting() >= len(workers)
 
 
 def serve(ctx: CheckContext, env: dict[str, str] | None = None, **start):

@@ -102,11 +102,14 @@ def _who(headers: dict[str, str]) -> str:
 class System:
     """One web process and named workers from the Procfile, sharing a database and a private Redis."""
 
-    def __init__(self, ctx: CheckContext, redis, workers: list[str]):
+    def __init__(self, ctx: CheckContext, redis, workers: list[str], prepare=None):
+        """prepare(env): called once the database is set up, before any process starts (to store data)."""
         self.ctx = ctx
         self.redis = redis
         self.env = {**REQUIRED_APP_ENV, **database_env(ctx, "queue"), "REDIS_URL": redis.url()}
         set_up(ctx, self.env)  # one database for all, as the processes of one deploy share theirs
+        if prepare is not None:
+            prepare(self.env)
         names = [WEB, *(f"worker {name}" for name in workers)]
         started = side_by_side(self._start, names)
         self.web: ServingApp = started[0]
@@ -119,6 +122,12 @@ class System:
         except AppFailed as exc:
             raise CheckFailed(f"{exc}\n(the {name} process, from the Procfile's `{kind}:` line)\nExpected: the "
                               f"{kind} process starts with only what requirements.txt installs.") from None
+
+    def add_worker(self, name: str) -> ServingApp:
+        """Start one more worker (a restart, as a process manager does: same config, a process of its own)."""
+        app = self._start(f"worker {name}")
+        self.workers[f"worker {name}"] = app
+        return app
 
     def dead(self) -> list[str]:
         """The processes that have exited (each one's name)."""

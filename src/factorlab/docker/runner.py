@@ -22,7 +22,7 @@ from .. import files
 from ..http import Client
 from ..process import BoundedOutput, free_port, listening_addresses, port_open, run_tagged, wait_until
 from ..runners import (COMMAND_TIMEOUT, GUARD, READY_TIMEOUT, WRITTEN_LIMIT, AppFailed, Exit, ServingApp,
-                       not_serving, process_line)
+                       not_serving, process_line, PROCESS_SHELL)
 from .engine import LABEL, connect, owner, sweep_orphans
 from .images import Images
 
@@ -83,6 +83,30 @@ class ContainerApp(ServingApp):
         except Exception:
             pass
 
+    def terminate(self) -> None:
+        """SIGTERM to every process of the container at once, as systemd signals a unit's control group:
+        `kill -s TERM -- -1` inside it reaches all but its init (`timeout`, which then ends with the app's exit code).
+        docker stop would signal the init alone, which passes it on to its process group only: RQ's job forks
+        have left it."""
+        try:
+            done = self.container.exec_run(["sh", "-c", "kill -s TERM -- -1"])
+            if done.exit_code == 0:
+                return
+        except Exception:
+            pass
+        try:  # no shell to run kill in (or it has exited): the init, at least
+            self.container.kill(signal="SIGTERM")
+        except Exception:
+            pass
+
+    def exited(self, timeout: float) -> int | None:
+        if self.exit_code is not None:
+            return self.exit_code
+        try:
+            return self.container.wait(timeout=max(timeout, 0.1)).get("StatusCode")
+        except Exception:  # still running when the time was up (or gone)
+            return None
+
     def stop(self) -> int | None:
         """SIGTERM (docker stop), SIGKILL after a grace period, keep its logs. The stopped container stays
         until the runner closes: what it wrote is read from it only if a check asks (docker diff is slow)."""
@@ -138,13 +162,13 @@ class DockerSession:
     def run(self, image: str, env: dict[str, str], port: int, *, network: str, mounts: list[str],
             command: list[str] | None = None, shell: str | None = None):
         """Start a locked-down container of image: unprivileged, limited, labelled, with a lifetime cap.
-        command: arguments to python (default: the launcher serving the app); shell: a command line for `sh -c`
+        command: arguments to python (default: the launcher serving the app); shell: a command line for `bash -c`
         instead (a Procfile's). The loopback guard comes first on PYTHONPATH."""
         from docker.types import LogConfig
 
         run_id = self.run_prefix + uuid.uuid4().hex
         environment = {**env, "PORT": str(port), "FACTORLAB_RUN_ID": run_id}
-        args = ["sh", "-c", shell] if shell is not None else ["python", *(command or ["/factorlab/launch.py", self.app])]
+        args = [PROCESS_SHELL, "-c", shell] if shell is not None else ["python", *(command or ["/factorlab/launch.py", self.app])]
         # Every Python in it binds loopback only (host networking: a bind to every interface is the host's).
         environment["PYTHONPATH"] = os.pathsep.join([GUARD_IN_CONTAINER, *filter(None, [env.get("PYTHONPATH")])])
         volumes = {path: {"bind": path, "mode": "rw"} for path in mounts}

@@ -69,6 +69,12 @@ def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+# A Procfile's line runs as platforms run it, with `bash -c LINE`: bash execs a line that is one simple command
+# (dash, Debian's sh, would stay as its parent), so the process started is the app itself, and its exit code the
+# app's own.
+PROCESS_SHELL = "bash"
+
+
 def process_line(folder: Path, process_type: str) -> str:
     """The command of a process type of the app's Procfile, or AppFailed saying why there is none."""
     from .. import procfile
@@ -90,8 +96,9 @@ class ServingApp:
     """What a check talks to: an app serving on a loopback port, with a client of its own that keeps cookies.
 
     Every runner's app offers the same calls: get/post/request (through `client`), output() (what it
-    printed so far; all of it once stopped), code_changes(), kill() (SIGKILL, as a crash would) and stop()
-    (SIGTERM, then SIGKILL after a grace period; returns the exit code).
+    printed so far; all of it once stopped), code_changes(), kill() (SIGKILL, as a crash would), terminate() and
+    exited() (SIGTERM, and how it ended), and stop() (SIGTERM, then SIGKILL after a grace period; returns the
+    exit code).
     """
 
     port: int
@@ -136,6 +143,15 @@ class ServingApp:
         raise NotImplementedError
 
     def kill(self) -> None:
+        raise NotImplementedError
+
+    def terminate(self) -> None:
+        """SIGTERM, as a process manager sends it to stop the app (every process it started: systemd's control
+        group, a container's init), and return at once: the app decides how it ends (see exited)."""
+        raise NotImplementedError
+
+    def exited(self, timeout: float) -> int | None:
+        """Wait up to timeout seconds for the app to end by itself: its exit code, or None while it still runs."""
         raise NotImplementedError
 
     def stop(self) -> int | None:

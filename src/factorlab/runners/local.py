@@ -19,10 +19,10 @@ from pathlib import Path
 
 from .. import cleanenv, files
 from ..http import Client
-from ..process import Process, free_port, wait_for_port
+from ..process import Process, free_port, signal_every, wait_for_port
 from . import isolation, warm
 from . import (COMMAND_TIMEOUT, GUARD, LAUNCH, READY_TIMEOUT, WRITTEN_LIMIT, AppFailed, Exit, ServingApp, base_env,
-               not_serving, process_line)
+               not_serving, process_line, PROCESS_SHELL)
 
 
 @dataclass(eq=False)
@@ -54,9 +54,21 @@ class RunningApp(ServingApp):
         return self.process.poll() is None
 
     def kill(self) -> None:
-        """SIGKILL the app at once, as a crash or an out-of-memory kill would: no clean-up code runs."""
-        self.process.signal(signal.SIGKILL)
+        """SIGKILL every process of the app at once, as a crash or an out-of-memory kill would: no clean-up code
+        runs, and nothing it started survives (also what left its process group, as RQ's job forks do)."""
+        self._signal_all(signal.SIGKILL)
         self.process.wait(5)
+
+    def terminate(self) -> None:
+        self._signal_all(signal.SIGTERM)
+
+    def _signal_all(self, signum: int) -> None:
+        """Signal every process of the app, as systemd signals a unit's control group: its process group, and
+        each process that left it (found by the run marker in its environment)."""
+        signal_every(self.process.pid, self.process.run_id, signum)
+
+    def exited(self, timeout: float) -> int | None:
+        return self.process.wait(timeout)
 
     def stop(self) -> int | None:
         self.client.close()
@@ -153,7 +165,7 @@ class LocalRunner:
         port = free_port()
         argv = [python, *(command or [*LAUNCH, self.app])]
         if process_type:
-            argv = ["/bin/sh", "-c", process_line(workspace, process_type)]
+            argv = [shutil.which(PROCESS_SHELL) or "/bin/bash", "-c", process_line(workspace, process_type)]
         before = files.snapshot(workspace)
         process = self._spawn(argv, env, workspace, {**extra, "PORT": str(port)})
         app = RunningApp(process, port, workspace, before=before)
