@@ -47,6 +47,8 @@ def judged(request) -> dict[str, mutants.Outcome]:
         return dict(zip((v.id for v in selected), pool.map(lambda v: mutants.judge(v, COURSE), selected)))
 
 
+@pytest.mark.timeout(3600)  # the first verdict waits for the whole selection, judged side by side (each check of
+# a variant has its own time limit, so a hanging variant still ends)
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.id)
 def test_the_verdict_is_right(variant, request, no_leftovers, judged):
     outcome = judged[variant.id]
