@@ -129,6 +129,11 @@ class System:
         self.workers[f"worker {name}"] = app
         return app
 
+    def retire(self, name: str) -> ServingApp:
+        """Take a worker out of the system (the check stops or kills it on purpose): dead() no longer counts it.
+        The runner still stops it with the check."""
+        return self.workers.pop(name)
+
     def dead(self) -> list[str]:
         """The processes that have exited (each one's name)."""
         return [name for name, app in [(WEB, self.web), *self.workers.items()] if not app.running()]

@@ -33,7 +33,7 @@ from ..process import wait_until
 from ..runners import AppFailed, ServingApp
 from ..testpage import TestPage
 from . import CheckContext, CheckFailed, check
-from .app import REQUIRED_APP_ENV, link
+from .app import REQUIRED_APP_ENV
 from .attached import database_env, redis_server, set_up, workers_waiting
 from .concurrency import WEB, System, _hits, _need_types, _token
 from .runbook import runbook_truth
@@ -381,20 +381,6 @@ def graceful_stop(ctx: CheckContext) -> str:
 
 # -- workers told to stop, and killed ------------------------------------------------------------------------
 
-def _wait_title(system: System, code: str, wanted: str, timeout: float) -> str | None:
-    seen: dict[str, str | None] = {"title": None}
-
-    def done() -> bool:
-        try:
-            seen["title"] = (link(system.web, code) or {}).get("title")
-        except requests.RequestException:
-            return False
-        return seen["title"] == wanted
-
-    wait_until(done, timeout, every=0.1)
-    return seen["title"]
-
-
 def _job_in_hand(system: System, page: TestPage, path: str, name: str) -> str:
     """Make a link to path (held) and wait until worker name is fetching it: the link's code."""
     made = system.web.post("/api/links", json={"url": page.url(path)}, timeout=10)
@@ -440,6 +426,7 @@ def worker_stop(ctx: CheckContext) -> str:
         wait_until(lambda: not worker.running(), REACT, every=0.05)
         page.release()
         exit_code = worker.exited(GRACE)
+        system.retire("worker A")  # stopped on purpose: from here on, its end is no news
         if exit_code is None:
             raise CheckFailed(f"Seen: the worker was still running {GRACE:g} s after SIGTERM and after its job's "
                               "page had answered.\nExpected: it finishes (or hands back) the job in hand and exits.")
@@ -447,7 +434,7 @@ def worker_stop(ctx: CheckContext) -> str:
             raise CheckFailed(f"Seen: after SIGTERM the worker exited with code {exit_code}.\n"
                               "Expected: exit 0, a clean stop.")
         _restart(system, redis, "B")
-        title = _wait_title(system, code, page.title, DONE_WITHIN)
+        title = system.title(code, page.title, DONE_WITHIN)
         if title != page.title:
             raise CheckFailed(f"Seen: the worker got SIGTERM while it fetched a page and exited 0, but the job was "
                               f"lost: {DONE_WITHIN:g} s after a new worker started, the link still shows the title "
@@ -472,10 +459,10 @@ def worker_killed(ctx: CheckContext) -> str:
         system = System(ctx, redis, ["A"])
         system.warm()
         code = _job_in_hand(system, page, "/killed/1", "A")
-        system.workers["worker A"].kill()
+        system.retire("worker A").kill()
         page.release()
         _restart(system, redis, "B")
-        title = _wait_title(system, code, page.title, DONE_WITHIN)
+        title = system.title(code, page.title, DONE_WITHIN)
         if title != page.title:
             raise CheckFailed(f"Seen: a worker was killed (SIGKILL) while it fetched a page; {DONE_WITHIN:g} s after "
                               f"a new worker started, the link still shows the title {title!r}: the job was lost."
