@@ -40,9 +40,10 @@ def todos(exercise) -> list[tuple[str, int, str]]:
 def judged(request) -> dict[str, mutants.Outcome]:
     """The outcome of every variant this run selected, judged JOBS at a time before the first verdict is read: a
     check mostly waits on the processes it started, so two variants side by side on two cores take about half the
-    time, and verdicts do not depend on how busy the machine is (tests/test_stress.py)."""
+    time, and verdicts do not depend on how busy the machine is (tests/test_stress.py). The session may also hold
+    nbval's notebook cells, which have no originalname."""
     selected = [item.callspec.params["variant"] for item in request.session.items
-                if item.originalname == "test_the_verdict_is_right" and hasattr(item, "callspec")]
+                if getattr(item, "originalname", None) == "test_the_verdict_is_right" and hasattr(item, "callspec")]
     with ThreadPoolExecutor(max_workers=JOBS, thread_name_prefix="judge") as pool:
         return dict(zip((v.id for v in selected), pool.map(lambda v: mutants.judge(v, COURSE), selected)))
 
