@@ -14,7 +14,7 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || { python3 -c 'import sys;
 IS_311 := import sys; sys.exit(sys.version_info[:2] != (3, 11))
 
 PYTEST_ARGS := -p no:cacheprovider --nbval --nbval-current-env \
-	--nbval-sanitize-with notebooks/sanitize.cfg tests notebooks -q -rs
+	--nbval-sanitize-with notebooks/sanitize.cfg tests notebooks -q -rs --durations=15
 
 .PHONY: help venv lab test notebooks clean
 

@@ -357,13 +357,31 @@ def test_config_comes_from_the_environment(path, workspace, tmp_path, preview):
     assert shortly.app.secret_key == ENV_SECRET_KEY
 
 
-@pytest.mark.parametrize("path", CONFIG_SOLUTIONS)
+# From factor X on there is no default database: DATABASE_URL is required.
+PARITY_SOLUTIONS = solutions_since("solutions/10_dev_prod_parity")
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIG_SOLUTIONS if p not in PARITY_SOLUTIONS])
 def test_database_defaults_to_working_directory(path, workspace, tmp_path, monkeypatch):
     monkeypatch.delenv("SHORTLY_DATABASE")
     monkeypatch.delenv("DATABASE_URL")
     shortly = workspace(_state(path))
     shortly.app.test_client().get("/")
     assert (tmp_path / "app" / "shortly.db").exists()
+
+
+@pytest.mark.parametrize("path", PARITY_SOLUTIONS)
+@pytest.mark.parametrize("value", ["", None])
+def test_without_a_database_url_the_app_refuses_to_start(path, value, workspace, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("SHORTLY_DATABASE")
+    if value is None:
+        monkeypatch.delenv("DATABASE_URL")
+    else:
+        monkeypatch.setenv("DATABASE_URL", value)
+    with pytest.raises(SystemExit) as stopped:
+        workspace(_state(path))
+    assert stopped.value.code == 1 and "DATABASE_URL" in capsys.readouterr().err
+    assert not [p for p in (tmp_path / "app").rglob("*") if p.suffix in (".db", ".sqlite", ".sqlite3")]
 
 
 @pytest.mark.parametrize("path", CONFIG_SOLUTIONS)
@@ -739,7 +757,8 @@ def test_the_procfile_web_line_serves_with_gunicorn_on_port(path, tmp_path, prev
     folder = _copy(path, tmp_path)
     port = free_port()
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PORT": str(port), "HOME": str(tmp_path),
-           "SHORTLY_SECRET_KEY": ENV_SECRET_KEY, "PYTHONPATH": str(GUARD)}
+           "SHORTLY_SECRET_KEY": ENV_SECRET_KEY, "PYTHONPATH": str(GUARD),
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'web.db'}"}
     web = Process.start(["/bin/sh", "-c", command(folder, "web")], cwd=str(folder), env=env)
     try:
         assert wait_for_port(web, port, 20), web.text()
@@ -755,10 +774,12 @@ def test_the_procfile_web_line_serves_with_gunicorn_on_port(path, tmp_path, prev
 @pytest.mark.parametrize("path", PORT_SOLUTIONS)
 def test_without_port_the_script_and_release_py_refuse_to_start(path, tmp_path):
     folder = _copy(path, tmp_path)
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SHORTLY_SECRET_KEY": ENV_SECRET_KEY}
-    script = subprocess.run([sys.executable, "shortly.py"], cwd=folder, env=env, capture_output=True, text=True,
-                            timeout=60)
-    assert script.returncode != 0 and "set PORT" in script.stderr
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SHORTLY_SECRET_KEY": ENV_SECRET_KEY,
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'script.db'}"}
+    if path not in PARITY_SOLUTIONS:  # from factor X on, shortly.py starts no server of its own: the Procfile does
+        script = subprocess.run([sys.executable, "shortly.py"], cwd=folder, env=env, capture_output=True, text=True,
+                                timeout=60)
+        assert script.returncode != 0 and "set PORT" in script.stderr
     root = tmp_path / "deploy"
     config = tmp_path / "release.env"
     config.write_text(f"SHORTLY_SECRET_KEY={ENV_SECRET_KEY}\n")

@@ -426,7 +426,7 @@ nb.todos("09")
 nb.check_button("09")
 
 # %% [markdown]
-# Next: Factor X — Dev/prod parity (notebook `10_dev_prod_parity`, coming soon), where development runs on the same
+# Next: **[Factor X — Dev/prod parity](10_dev_prod_parity.ipynb)**, where development runs on the same
 # backing services as production.
 #
 # Finally, stop anything this notebook started (every app above was stopped already, so this prints only the

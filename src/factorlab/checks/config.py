@@ -244,7 +244,9 @@ def from_environment(ctx: CheckContext) -> str:
         raise CheckFailed(f"Seen: with {LEVEL}=DEBUG the new link showed up in {logged['blue']} log line(s), "
                           f"with {LEVEL}=WARNING in {logged['green']}.\nExpected: the log level from {LEVEL}: "
                           "DEBUG logs each new link, WARNING does not.")
-    base = {REQUIRED: "factorlab-check-not-a-secret", "SHORTLY_DATABASE": "shortly.db"}
+    # a database under both names states have used (from factor X on the app refuses to start without one)
+    base = {REQUIRED: "factorlab-check-not-a-secret", "SHORTLY_DATABASE": "shortly.db",
+            "DATABASE_URL": "sqlite:///shortly.db"}
     off, on = (_debug_seen(ctx, {**base, "SHORTLY_DEBUG": value}) for value in ("false", "true"))
     if off["debugger"] or off["app_debug"]:
         raise CheckFailed("Seen: with SHORTLY_DEBUG=false, `python shortly.py` starts "

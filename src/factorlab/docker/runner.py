@@ -371,9 +371,10 @@ class DockerRunner:
             return self._toolboxes[image]
 
     def run_command(self, args: list[str], env: dict[str, str] | None = None, *,
-                    timeout: float = COMMAND_TIMEOUT, workspace: Path | None = None) -> Exit:
+                    timeout: float = COMMAND_TIMEOUT, workspace: Path | None = None, clean: bool = True) -> Exit:
         """Run `python ARGS` in the app's folder of a container of its image (host networking: it may need the
-        services), as the app's user; the output is read to its end."""
+        services), as the app's user; the output is read to its end. Always clean: the image has only what
+        requirements.txt brings."""
         box = self._toolbox(workspace or self.source)
         api = self.session.client.api
         limit = max(1, int(timeout))

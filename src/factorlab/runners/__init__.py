@@ -192,9 +192,10 @@ class Runner(Protocol):
         """Start the app expecting it to stop by itself; a docker runner gives it no network at all."""
 
     def run_command(self, args: list[str], env: dict[str, str] | None = None, *,
-                    timeout: float = COMMAND_TIMEOUT, workspace: Path | None = None) -> Exit:
+                    timeout: float = COMMAND_TIMEOUT, workspace: Path | None = None, clean: bool = False) -> Exit:
         """A one-off command of the app, `python ARGS` in a copy of its folder (or of workspace, a copy the
-        check changed), with loopback reachable."""
+        check changed), with loopback reachable. clean: with the packages of its requirements.txt alone (a
+        container's Python always is)."""
 
     def close(self) -> None:
         """Stop everything this runner started and delete its folders."""

@@ -179,11 +179,13 @@ class LocalRunner:
         raise AppFailed(not_serving(ready_timeout, code, app.last_words()))
 
     def run_command(self, args: list[str], env: dict[str, str] | None = None, *,
-                    timeout: float = COMMAND_TIMEOUT, workspace: Path | None = None) -> Exit:
-        """`python ARGS` in a fresh copy of the folder (or in workspace), e.g. -m flask --app shortly init-db."""
+                    timeout: float = COMMAND_TIMEOUT, workspace: Path | None = None, clean: bool = False) -> Exit:
+        """`python ARGS` in a fresh copy of the folder (or in workspace), e.g. -m flask --app shortly init-db;
+        clean: the Python of the venv its requirements.txt makes, with nothing else on PATH."""
         self.used = True
         workspace = workspace or self.workspace()
-        process = self._spawn([sys.executable, *args], env, workspace)
+        python, extra = self._clean_python(workspace) if clean else (sys.executable, {})
+        process = self._spawn([python, *args], env, workspace, extra)
         code = process.wait(timeout)
         process.stop()
         return Exit(code, process.text().replace(str(workspace), "<app>"))
