@@ -26,7 +26,7 @@ from ..process import free_port, wait_until
 from ..testpage import TestPage
 from . import CheckContext, CheckFailed, check
 from .app import REQUIRED_APP_ENV, SETUP, SETUP_TEXT, create_link, follow
-from .attached import postgres_database, redis_server, serve, side_by_side, start_worker
+from .attached import postgres_database, redis_server, serve, side_by_side, start_worker, workers_waiting
 from .config import LAX_ENV
 from .runbook import EXAMPLE, runbook_truth
 from .source import Module, python_files, rel, text_files
@@ -53,6 +53,8 @@ def _refused(said: str, done) -> str | None:
     with a non-zero code, naming the variable."""
     if done.serving:
         return f"{said} the process started and served requests"
+    if getattr(done, "waited", False):
+        return f"{said} the worker started and waited for jobs"
     if done.code is None:
         return f"{said} the process was still running {REFUSE_WITHIN:g} s later"
     if done.code == 0:
@@ -64,21 +66,23 @@ def _refused(said: str, done) -> str | None:
 
 def _worker_without_database(ctx: CheckContext, env: dict[str, str]):
     """Start the Procfile's worker without DATABASE_URL (a Redis of its own, so that the queue is not what stops
-    it): how it ended, as an Exit-like tuple, or None when the Procfile has no worker."""
+    it): how it ended (waited: it started, and blocked on the queue), or None when the Procfile has no worker."""
     with redis_server() as redis:
         worker = start_worker(ctx, {**env, "REDIS_URL": redis.url()})
         if worker is None:
             return None
-        code = worker.exited(REFUSE_WITHIN)
+        # A worker that started anyway blocks on the queue: no need to wait for the time to run out.
+        waited = workers_waiting(redis, [worker], REFUSE_WITHIN)
+        code = None if waited else worker.exited(REFUSE_WITHIN)
         output = worker.output()
         if code is None:
             worker.kill()
-    return _Ended(code, output)
+    return _Ended(code, output, waited=waited)
 
 
 class _Ended:
-    def __init__(self, code, output, serving=False):
-        self.code, self.output, self.serving = code, output, serving
+    def __init__(self, code, output, serving=False, waited=False):
+        self.code, self.output, self.serving, self.waited = code, output, serving, waited
 
 
 @check("dev_prod_parity.no_fallback", factor=10, title="Without DATABASE_URL no process starts: there is no "
