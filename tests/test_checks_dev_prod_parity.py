@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from factorlab.checks.dev_prod_parity import _counts, dev_servers, env_values
+from factorlab.checks.dev_prod_parity import _counts, dev_servers
+from factorlab.checks.source import env_values
 from factorlab.runners.local import LocalRunner
 
 ROOT = Path(__file__).resolve().parents[1]

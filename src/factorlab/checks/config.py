@@ -29,8 +29,8 @@ from .attached import database_env, serve
 from .runbook import EXAMPLE, RUNBOOK, runbook_truth
 from .secret_scan import secret_findings
 from .shell import Command, commands
-from .source import (Module, app_module_file, constant_text, env_file_names, environment_reads, python_files, rel,
-                     string_values, strings, text_files)
+from .source import (Module, app_module_file, constant_text, env_file_names, env_values, environment_reads,
+                     python_files, rel, string_values, strings, text_files)
 from .text import listing, tail
 
 REQUIRED = "SHORTLY_SECRET_KEY"
@@ -615,14 +615,8 @@ def no_deploy_name_switch(ctx: CheckContext) -> str:
 # -- .env.example and the runbook ----------------------------------------------------------------------------
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """Parse KEY=value lines, skipping comments and blank lines."""
-    values = {}
-    for line in path.read_text(errors="replace").splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.removeprefix("export ").partition("=")
-            values[key.strip()] = value.strip().strip("'\"")
-    return values
+    """The KEY=value lines of a .env-style file (source.env_values)."""
+    return env_values(path.read_text(errors="replace"))
 
 
 @check("config.env_example", factor=3, title=".env.example documents the config and works",

@@ -29,7 +29,7 @@ from .app import REQUIRED_APP_ENV, SETUP, SETUP_TEXT, create_link, follow
 from .attached import postgres_database, redis_server, serve, side_by_side, start_worker, workers_waiting
 from .config import LAX_ENV
 from .runbook import EXAMPLE, runbook_truth
-from .source import Module, python_files, rel, text_files
+from .source import Module, env_values, python_files, rel, text_files
 from .text import listing, tail
 
 VARIABLE = "DATABASE_URL"
@@ -255,22 +255,6 @@ def app_tests(ctx: CheckContext) -> str:
                               "on an SQLite database of their own, a mock, or no database at all).")
     return (f"{counts['passed']} test(s) passed on a new PostgreSQL database, and the suite did not pass with "
             f"{VARIABLE} naming a database that does not answer, nor without it")
-
-
-def env_values(text: str) -> dict[str, str]:
-    """NAME=value of a .env-style file (export NAME=value too; quotes taken off; comments and blank lines
-    ignored)."""
-    values = {}
-    for line in text.splitlines():
-        found = re.match(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$", line)
-        if found:
-            value = found[2]
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-                value = value[1:-1]
-            elif " #" in value:
-                value = value.split(" #", 1)[0].rstrip()
-            values[found[1]] = value
-    return values
 
 
 def _scheme(url: str) -> str:

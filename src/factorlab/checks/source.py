@@ -470,3 +470,19 @@ def env_file_names(text: str) -> set[str]:
     """The variable names a .env-style file lists: NAME=value, export NAME=value, and # NAME=value (an optional
     one, documented but commented out)."""
     return set(re.findall(r"^\s*(?:#\s*)?(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=", text, re.M))
+
+
+def env_values(text: str) -> dict[str, str]:
+    """NAME=value of a .env-style file (export NAME=value too; quotes taken off; comments and blank lines
+    ignored)."""
+    values = {}
+    for line in text.splitlines():
+        found = re.match(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$", line)
+        if found:
+            value = found[2]
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            elif " #" in value:
+                value = value.split(" #", 1)[0].rstrip()
+            values[found[1]] = value
+    return values
