@@ -5,6 +5,7 @@ early states write shortly.db, shortly.log and shortly.pid next to their own cod
 Link previews are fetched from a tiny HTTP server on 127.0.0.1, never from the internet.
 """
 import importlib.util
+import json
 import logging
 import os
 import re
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import structlog
 
 from factorlab.catalogue import load
 from factorlab.testpage import TestPage
@@ -136,6 +138,10 @@ def workspace(tmp_path, monkeypatch):
         monkeypatch.setenv(name, "127.0.0.1,localhost")
     # The legacy states switch settings on the host name: make sure this is not "prod-…".
     monkeypatch.setattr(socket, "gethostname", lambda: "dev-laptop")
+    # From factor XI on a state takes the root logger over (one handler, on the stdout of its import) and
+    # configures structlog: each test gets them back as they were.
+    root, app_log = logging.getLogger(), logging.getLogger("shortly")
+    saved = (list(root.handlers), root.level, list(app_log.handlers), app_log.level)
 
     def load(state, cwd=None):
         """Import state's shortly.py from a copy in tmp_path/app, in cwd (default: that copy)."""
@@ -159,6 +165,10 @@ def workspace(tmp_path, monkeypatch):
         if engine is not None:
             engine.dispose()  # close the pooled connections to the state's database
     close_file_handlers(tmp_path.resolve())
+    root.handlers[:], app_log.handlers[:] = saved[0], saved[2]
+    root.setLevel(saved[1])
+    app_log.setLevel(saved[3])
+    structlog.reset_defaults()
     for source, files in sources.items():
         assert sorted(source.rglob("*")) == files, f"importing {source} wrote into the repository"
 
@@ -402,13 +412,19 @@ def test_debug_from_environment(path, workspace, monkeypatch):
     assert workspace(_state(path)).DEBUG is True
 
 
+def log_level(module) -> int:
+    """The level a state logs at: its own logger's, or (from factor XI on, structlog over Python's logging) the
+    root logger's."""
+    return module.log.level if isinstance(module.log, logging.Logger) else logging.getLogger().level
+
+
 @pytest.mark.parametrize("path", CONFIG_SOLUTIONS)
 def test_the_log_level_is_a_setting_of_its_own(path, workspace, monkeypatch):
     monkeypatch.setenv("SHORTLY_ENV", "production")  # a deploy's name chooses nothing
-    assert workspace(_state(path)).log.level == logging.DEBUG
+    assert log_level(workspace(_state(path))) == logging.DEBUG
     shutil.rmtree(Path.cwd())
     monkeypatch.setenv("SHORTLY_LOG_LEVEL", "warning")
-    assert workspace(_state(path)).log.level == logging.WARNING
+    assert log_level(workspace(_state(path))) == logging.WARNING
 
 
 @pytest.mark.parametrize("path", CONFIG_SOLUTIONS)
@@ -564,8 +580,12 @@ def test_the_app_reports_its_release(path, workspace, monkeypatch):
     assert workspace(_state(path)).app.test_client().get("/api/release").get_json() == {"release": "v7"}
 
 
+LOG_SOLUTIONS = solutions_since("solutions/11_logs")
+
+
 @pytest.mark.parametrize("path, writes_next_to_code", [("exercises/05_build_release_run", True),
-                                                       *[(path, False) for path in RELEASE_SOLUTIONS]])
+                                                       *[(path, False) for path in RELEASE_SOLUTIONS
+                                                         if path not in LOG_SOLUTIONS]])
 def test_the_app_writes_its_files_where_it_runs(path, writes_next_to_code, workspace, tmp_path, preview):
     data = tmp_path / "data"
     data.mkdir()
@@ -580,6 +600,28 @@ def test_the_app_writes_its_files_where_it_runs(path, writes_next_to_code, works
         assert sorted(p.name for p in (tmp_path / "app").iterdir()) == code_before
         if hasattr(shortly, "PID_FILE"):  # until factor VIII, which drops the pid file
             assert Path(shortly.PID_FILE) == data / "shortly.pid"
+
+
+@pytest.mark.parametrize("path", LOG_SOLUTIONS)
+def test_the_log_is_json_events_on_stdout_and_no_file(path, workspace, tmp_path, preview, capsys):
+    shortly = workspace(_state(path))
+    shortly.app.config["PROPAGATE_EXCEPTIONS"] = False  # a failed request is a 500, as when served
+    code_before = sorted(p.name for p in (tmp_path / "app").rglob("*"))
+    client = shortly.app.test_client()
+    link = create(client, preview.url("/events"))
+    assert client.get(f"/{link['code']}").status_code == 302
+    with shortly.engine.begin() as conn:
+        conn.execute(shortly.text("DROP TABLE links"))
+    assert client.get("/top").status_code == 500
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    events = [json.loads(line) for line in lines]  # every line is one JSON event
+    assert all({"timestamp", "level", "event"} <= set(event) for event in events)
+    requests = [(e["method"], e["path"], e["status"]) for e in events if e["event"] == "request"]
+    assert requests == [("POST", "/api/links", 201), ("GET", f"/{link['code']}", 302), ("GET", "/top", 500)]
+    assert [e["code"] for e in events if e["event"] == "preview stored"] == [link["code"]]
+    failed = [e for e in events if e["level"] == "error" and "exception" in e]
+    assert len(failed) == 1 and "no such table: links" in failed[0]["exception"]
+    assert sorted(p.name for p in (tmp_path / "app").rglob("*")) == code_before  # no log file
 
 
 @pytest.mark.parametrize("path", [p for p in RELEASE_SOLUTIONS if not State(p).has("exercises/08_concurrency")])

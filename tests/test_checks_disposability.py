@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import struct
 import threading
 import time
 
 import pytest
-import requests
 
 from factorlab.checks.disposability import _Probe, _Request, store_links
 from factorlab.process import free_port, wait_until
@@ -109,18 +109,12 @@ def test_a_probe_tells_refused_from_served_from_unanswered():
 def test_the_test_page_keeps_quiet_when_a_fetcher_hangs_up(capfd):
     with TestPage() as page:
         page.hold("/held/")
-        def fetcher():
-            try:
-                requests.get(page.url("/held/1"), timeout=0.6)
-            except requests.RequestException:
-                pass
-
-        fetch = threading.Thread(target=fetcher)
-        fetch.start()
-        fetch.join()
-        page.wait_for(lambda: bool(page.paths()), 5)
-        page.release()
-        time.sleep(0.6)  # the page writes its last byte to a socket that is gone
+        fetcher = socket.create_connection(("127.0.0.1", page.server.server_address[1]), timeout=5)
+        fetcher.sendall(b"GET /held/1 HTTP/1.0\r\n\r\n")
+        fetcher.recv(1)  # the answer has started
+        fetcher.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        fetcher.close()  # hung up at once (a reset): the page's next write fails
+    # leaving the page released it and waited for its answer to end: the write to the closed socket included
     assert "Traceback" not in capfd.readouterr().err
 
 

@@ -22,7 +22,7 @@
 # - why an app never daemonizes itself or writes a pid file, and what runs it instead: a *process manager*
 #   (honcho on a laptop, systemd or a platform on a server)
 #
-# ⏱ About 60 minutes. The factor on 12factor.net: [VIII. Concurrency](https://12factor.net/concurrency).
+# ⏱ About 90 minutes. The factor on 12factor.net: [VIII. Concurrency](https://12factor.net/concurrency).
 #
 # You start where notebook 07 ended: `solutions/07_port_binding`.
 

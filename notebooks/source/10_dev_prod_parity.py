@@ -444,7 +444,7 @@ nb.todos("10")
 nb.check_button("10")
 
 # %% [markdown]
-# Next: Factor XI — Logs (notebook `11_logs`, coming soon), where the app's log becomes a stream of events.
+# Next: **[Factor XI — Logs](11_logs.ipynb)**, where the app's log becomes a stream of events.
 #
 # Finally, stop anything this notebook started (every app above was stopped already, so this prints only the
 # test page and the PostgreSQL server):

@@ -195,6 +195,24 @@ def per_second(title: str, runs: dict[str, list[tuple[float, bool]]], marks: dic
     plt.show()
 
 
+def per_minute(title: str, minutes: list[str], series: dict[str, list[int]]):
+    """A figure of counts per minute (one bar per minute and series, side by side), e.g. requests and errors
+    read from a log stream; minutes are the labels (09:00, 09:01, …)."""
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(9, 3.2))
+    width = 0.8 / max(1, len(series))
+    for n, (label, counts) in enumerate(series.items()):
+        axis.bar([i + n * width for i in range(len(minutes))], counts, width,
+                 color=["#4f81bd", "#c0504d", "#9bbb59"][n % 3], label=label)
+    axis.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(minutes))], minutes, fontsize=8)
+    axis.set_ylabel("events per minute")
+    axis.legend(fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    plt.show()
+
+
 def wait_for(condition, timeout: float) -> bool:
     """Wait until condition() is true (checked every 0.1 s), at most timeout seconds: whether it came true."""
     from .process import wait_until
@@ -274,6 +292,11 @@ class Response:
         return self.app.mask("\n".join(lines))
 
 
+# Seconds a notebook's request waits for its answer: a server that has just opened its port may still be loading
+# the app (gunicorn's worker imports it after the port is open), which takes seconds on a busy machine.
+ANSWER_WAIT = 60.0
+
+
 class App:
     """Shortly running from a folder in place (not a copy), stopped by stop() or when the kernel goes."""
 
@@ -303,9 +326,11 @@ class App:
         return mask(text)
 
     def get(self, path: str, **kwargs) -> Response:
+        kwargs.setdefault("timeout", ANSWER_WAIT)
         return Response(self.running.get(path, **kwargs), self)
 
     def post(self, path: str, **kwargs) -> Response:
+        kwargs.setdefault("timeout", ANSWER_WAIT)
         return Response(self.running.post(path, **kwargs), self)
 
     def logs(self) -> None:
