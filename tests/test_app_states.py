@@ -156,6 +156,9 @@ def workspace(tmp_path, monkeypatch):
         imported.append(name)
         spec.loader.exec_module(module)
         module.app.config["TESTING"] = True
+        if "init-db" in module.app.cli.commands:  # the state's one-off setup, as an operator runs it (from XII on,
+            done = module.app.test_cli_runner().invoke(args=["init-db"])  # the import creates no table)
+            assert done.exit_code == 0, done.output
         return module
 
     yield load
@@ -298,6 +301,14 @@ def test_expired_links_404_and_purge(shortly, client, state, preview):
     assert client.get(f"/api/links/{dead}").status_code == 404
     assert db_row(shortly, dead) is not None
 
+    if "purge-expired" in shortly.app.cli.commands:  # from factor XII on: a one-off, and no admin URL at all
+        assert client.get("/admin/purge", query_string={"token": state.admin_token}).status_code == 404
+        for _ in range(2):  # safe to run again
+            done = shortly.app.test_cli_runner().invoke(args=["purge-expired"])
+            assert done.exit_code == 0, done.output
+        assert db_row(shortly, dead) is None
+        assert client.get(f"/{live}").status_code == 302
+        return
     assert client.get("/admin/purge?token=wrong").status_code == 403
     assert client.get("/admin/purge").status_code == 403
     response = client.get("/admin/purge", query_string={"token": state.admin_token})
@@ -402,8 +413,9 @@ def test_unset_tokens(path, workspace, monkeypatch, preview):
     client = shortly.app.test_client()
     assert create(client, preview.url("/no-token"))["title"] == PAGE_TITLE
     assert "Authorization" not in preview.requests[0][1]
+    refused = 404 if "purge-expired" in shortly.app.cli.commands else 403  # from factor XII on, no such URL
     for query in ("", "?token=", "?token=None", f"?token={ENV_ADMIN_TOKEN}", f"?token={LEGACY_ADMIN_TOKEN}"):
-        assert client.get("/admin/purge" + query).status_code == 403, query
+        assert client.get("/admin/purge" + query).status_code == refused, query
 
 
 @pytest.mark.parametrize("path", CONFIG_SOLUTIONS)
@@ -801,6 +813,9 @@ def test_the_procfile_web_line_serves_with_gunicorn_on_port(path, tmp_path, prev
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PORT": str(port), "HOME": str(tmp_path),
            "SHORTLY_SECRET_KEY": ENV_SECRET_KEY, "PYTHONPATH": str(GUARD),
            "DATABASE_URL": f"sqlite:///{tmp_path / 'web.db'}"}
+    setup = subprocess.run([sys.executable, "-m", "flask", "--app", "shortly", "init-db"], cwd=folder, env=env,
+                           capture_output=True, text=True, timeout=60)  # the operator's one-off, before the start
+    assert setup.returncode == 0, setup.stdout + setup.stderr
     web = Process.start(["/bin/sh", "-c", command(folder, "web")], cwd=str(folder), env=env)
     try:
         assert wait_for_port(web, port, 20), web.text()
@@ -913,3 +928,30 @@ def _is_free(port):
         except OSError:
             return False
     return True
+
+
+ADMIN_SOLUTIONS = solutions_since("solutions/12_admin_processes")
+
+
+@pytest.mark.parametrize("path", ADMIN_SOLUTIONS)
+def test_importing_the_app_leaves_a_new_database_untouched_until_init_db(path, tmp_path):
+    import sqlite3
+
+    folder, database = _copy(path, tmp_path), tmp_path / "new.db"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SHORTLY_SECRET_KEY": ENV_SECRET_KEY,
+           "DATABASE_URL": f"sqlite:///{database}"}
+
+    def tables() -> list[str]:
+        with sqlite3.connect(database) as conn:
+            return [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, *args], cwd=folder, env=env, capture_output=True, text=True, timeout=60)
+
+    assert run("-c", "import shortly, worker").returncode == 0
+    assert not database.exists() or tables() == []
+    assert run("-m", "flask", "--app", "shortly", "purge-expired").returncode == 1  # no table yet: it says so
+    for _ in range(2):
+        assert run("-m", "flask", "--app", "shortly", "init-db").returncode == 0
+    assert tables() == ["links"]
+    assert run("-m", "flask", "--app", "shortly", "purge-expired").returncode == 0

@@ -317,8 +317,8 @@ nb.todos("11")
 nb.check_button("11")
 
 # %% [markdown]
-# Next: Factor XII — Admin processes (notebook `12_admin_processes`, coming soon), where the app's one-off tasks
-# leave its web routes and its import.
+# Next: **[Factor XII — Admin processes](12_admin_processes.ipynb)**, where the app's one-off tasks leave its web
+# routes and its import.
 #
 # Finally, stop anything this notebook started (every app above was stopped already, so this prints only the
 # test page and the two servers):

@@ -41,10 +41,13 @@ def redis_server(password: str | None = None) -> Iterator[services.Redis]:
 
 
 def postgres_codes(server: services.Postgres, url: str) -> set[str]:
-    """The link codes in the links table of a PostgreSQL database (empty when there is no table)."""
+    """The link codes in the links table of a PostgreSQL database (empty when there is no table). Any other error
+    (the server does not answer) is raised: it is not the learner's."""
+    from psycopg2 import errors
+
     try:
         return {row[0] for row in server.rows(url, "SELECT code FROM links")}
-    except Exception:
+    except errors.UndefinedTable:
         return set()
 
 

@@ -32,7 +32,7 @@ from .app import REQUIRED_APP_ENV, create_link, queued_title
 from .attached import postgres_database, redis_server, set_up, side_by_side, workers_waiting
 from .runbook import EXAMPLE, runbook_truth
 from .source import Module, constant_text, env_values, python_files, rel, text_files
-from .text import listing
+from .text import listing, steady
 
 VARIABLE = "DATABASE_URL"
 PAGE_TITLE = "A page worth a log line"
@@ -345,20 +345,12 @@ def _is_path(value, path: str) -> bool:
     return False
 
 
-VARYING = [(re.compile(r"\d{4}-\d{2}-\d{2}[T ]?"), "<date>"),
-           (re.compile(r"\d{2}:\d{2}:\d{2}([.,]\d+)?(Z|[+-]\d{2}:?\d{2})?"), "<time>"),
-           (re.compile(r"\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b"), "<id>"),
-           (re.compile(r"\b[0-9a-f]{32}\b"), "<id>"), (re.compile(r"\b\d{9,}(\.\d+)?\b"), "<time>"),
-           (re.compile(r"(?i)\bpid:?\s*\d+\b"), "pid: <pid>"), (re.compile(r"\[\d{2,}\]"), "[<pid>]")]
-
-
 def _quote(line: str, named: dict[str, str] | None = None, limit: int = 160) -> str:
     """A line as a message quotes it: what varies from run to run (times, ids, pids, the check's codes) named."""
     line = line.strip()
     for value, name in (named or {}).items():
         line = line.replace(value, name)
-    for pattern, name in VARYING:
-        line = pattern.sub(name, line)
+    line = steady(line)
     return line if len(line) <= limit else line[:limit] + "…"
 
 
@@ -527,14 +519,6 @@ DO $$ DECLARE t record; BEGIN
 END $$"""
 
 
-def _execute(server, url: str, sql: str) -> None:
-    conn = server.connect(url.rsplit("/", 1)[1])
-    try:
-        conn.cursor().execute(sql)
-    finally:
-        conn.close()
-
-
 @check("logs.errors_are_events", factor=11, title="An error is an event too, traceback and all",
        hint="Let errors go through the same logging as everything else: Flask logs a failed request's exception "
        "and RQ a failed job's through Python's logging, so one JSON handler on the root logger makes each of them "
@@ -556,7 +540,7 @@ def errors_are_events(ctx: CheckContext) -> str:
         if not page.wait_for(lambda: "/held/refused" in page.paths(), ERROR_WITHIN):
             raise CheckFailed(f"Seen: no process fetched a new link's page within {ERROR_WITHIN:g} s.\nExpected: the "
                               "worker fetches it.")
-        _execute(server, url, REFUSE.format(message=message))
+        server.execute(url, REFUSE.format(message=message))
         # (its connection closed with the answer: left open after a failed request, gunicorn waits for it to stop)
         refused = web.post("/api/links", json={"url": page.url("/refused-too")}, headers={"Connection": "close"})
         page.release()

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import re
+
+# What varies from run to run in a process's output, named, so that a message quoting it is the same every time.
+VARYING = [(re.compile(r"\d{4}-\d{2}-\d{2}[T ]?"), "<date>"),
+           (re.compile(r"\d{2}:\d{2}:\d{2}([.,]\d+)?(Z|[+-]\d{2}:?\d{2})?"), "<time>"),
+           (re.compile(r"\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b"), "<id>"),
+           (re.compile(r"\b[0-9a-f]{32}\b"), "<id>"), (re.compile(r"\b\d{9,}(\.\d+)?\b"), "<time>"),
+           (re.compile(r"(?i)\bpid:?\s*\d+\b"), "pid: <pid>"), (re.compile(r"\[\d{2,}\]"), "[<pid>]")]
+
 
 def ended(code: int | None) -> str:
     """How a command ended, in words."""
     return "did not finish in time" if code is None else f"exited with code {code}"
 
 
+def steady(text: str) -> str:
+    """text with what varies from run to run (dates, times, ids, pids) named: <date>, <time>, <id>, <pid>."""
+    for pattern, name in VARYING:
+        text = pattern.sub(name, text)
+    return text
+
+
 def tail(output: str, lines: int = 5) -> str:
-    """The last lines of an output, indented after a colon, for a "Seen:" line ("" when it printed nothing)."""
-    last = [line[:200] for line in output.strip().splitlines()[-lines:]]
+    """The last lines of an output, indented after a colon, for a "Seen:" line ("" when it printed nothing); what
+    varies from run to run named (steady)."""
+    last = [steady(line)[:200] for line in output.strip().splitlines()[-lines:]]
     return (":\n  " + "\n  ".join(last)) if last else ""
 
 

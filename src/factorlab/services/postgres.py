@@ -150,6 +150,14 @@ class Postgres(Server):
         """Load a pg_dump file into a database (psql), stopping at the first error."""
         self._client("psql", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(path), database)
 
+    def execute(self, url: str, sql: str, params: tuple | list = ()) -> None:
+        """Run a statement (or several, without params) in the database at url, committed at once."""
+        conn = self.connect(url.rsplit("/", 1)[1])
+        try:
+            conn.cursor().execute(sql, params or None)
+        finally:
+            conn.close()
+
     def rows(self, url: str, query: str, params: tuple = ()) -> list[tuple]:
         """Run a query in the database at url and return its rows (for checks that look at the data)."""
         conn = self.connect(url.rsplit("/", 1)[1])
