@@ -25,10 +25,10 @@ import secrets
 from datetime import datetime, timedelta, timezone
 
 from .. import procfile
-from ..runners import AppFailed, ServingApp
+from ..runners import ServingApp
 from . import CheckContext, CheckFailed, check
 from .app import REQUIRED_APP_ENV, SETUP, SETUP_TEXT, create_link
-from .attached import postgres_database, redis_server, set_up, side_by_side, workers_waiting
+from .attached import postgres_database, procfile_types, redis_server, set_up, side_by_side, start_types
 from .deploy_root import DeployRoot
 from .runbook import EXAMPLE, runbook_truth
 from .source import env_values, environment_reads
@@ -99,28 +99,10 @@ def _need_table(server, url: str, what: str) -> None:
                           "the table the app needs.")
 
 
-def _start(ctx: CheckContext, env: dict[str, str], kind: str) -> ServingApp:
-    try:
-        return ctx.runner.start(env, process_type=kind, listens=kind == procfile.WEB)
-    except AppFailed as exc:
-        raise CheckFailed(f"{exc}\n(the {kind} process, from the Procfile's `{kind}:` line)\nExpected: the {kind} "
-                          "process starts, and serves, without running any admin task.") from None
-
-
 def _processes(ctx: CheckContext, env: dict[str, str], redis) -> list[ServingApp]:
     """The Procfile's web and its worker (where it has one), side by side, once the worker waits for jobs."""
-    try:
-        kinds = [k for k in (procfile.WEB, procfile.WORKER) if k in procfile.read(ctx.path)]
-    except procfile.ProcfileError as exc:
-        raise CheckFailed(f"Seen: {exc}\nExpected: a Procfile with a web line.") from None
-    if procfile.WEB not in kinds:
-        raise CheckFailed("Seen: the Procfile has no web line.\nExpected: a Procfile with a web line.")
-    started = side_by_side(lambda kind: _start(ctx, env, kind), kinds)
-    workers = started[1:]
-    if workers and not workers_waiting(redis, workers) and not workers[0].running():
-        raise CheckFailed(f"Seen: the worker exited with code {workers[0].stop()}.{workers[0].last_words()}\n"
-                          "Expected: the worker waits for jobs.")
-    return started
+    return start_types(ctx, env, redis, procfile_types(ctx, (procfile.WEB,)),
+                       "starts, and serves, without running any admin task")
 
 
 def _routes(ctx: CheckContext, env: dict[str, str]) -> list[str]:
@@ -155,8 +137,8 @@ def _ask(app: ServingApp, method: str, path: str, token: str, way: int) -> None:
                  "json": {**words, "confirm": True, "all": True}}
     else:
         extra = {"auth": ("admin", token), "data": {**words, "confirm": "1"}}
-    if method == "GET":
-        extra.pop("json", None), extra.pop("data", None)
+    if method == "GET":  # no body
+        extra = {key: value for key, value in extra.items() if key not in ("json", "data")}
     try:
         app.client.request(app, method, path, params={**QUERY, **words}, allow_redirects=False, **extra)
     except Exception:

@@ -13,6 +13,7 @@ from typing import Iterator
 
 from .. import procfile, services
 from ..process import wait_until
+from ..runners import AppFailed
 from . import CheckContext, CheckFailed
 from .app import REQUIRED_APP_ENV, SETUP, SETUP_TEXT
 from .source import python_files, string_values
@@ -130,3 +131,36 @@ def serve(ctx: CheckContext, env: dict[str, str] | None = None, **start):
         env = {**database_env(ctx), **env}
     set_up(ctx, env)
     return ctx.runner.start(env, **start)
+
+
+def procfile_types(ctx: CheckContext, required: tuple[str, ...] = (procfile.WEB, procfile.WORKER)) -> list[str]:
+    """The Procfile's web and worker types that the app declares, in that order; CheckFailed when it has no
+    Procfile or lacks a required line."""
+    wanted = "Expected: a Procfile with a " + " and a ".join(required) + " line."
+    try:
+        declared = procfile.read(ctx.path)
+    except procfile.ProcfileError as exc:
+        raise CheckFailed(f"Seen: {exc}\n{wanted}") from None
+    missing = [k for k in required if k not in declared]
+    if missing:
+        raise CheckFailed(f"Seen: the Procfile has no {' or '.join(missing)} line.\n{wanted}")
+    return [k for k in (procfile.WEB, procfile.WORKER) if k in declared]
+
+
+def start_types(ctx: CheckContext, env: dict[str, str], redis: services.Redis, kinds: list[str], expected: str) -> list:
+    """The Procfile's process types kinds, started side by side with env (a web serving, a worker waiting for jobs
+    on redis before this returns); CheckFailed naming the process that did not start (Expected: the <kind> process
+    <expected>) or the worker that exited."""
+    def start(kind: str):
+        try:
+            return ctx.runner.start(env, process_type=kind, listens=kind == procfile.WEB)
+        except AppFailed as exc:
+            raise CheckFailed(f"{exc}\n(the {kind} process, from the Procfile's `{kind}:` line)\nExpected: the "
+                              f"{kind} process {expected}.") from None
+
+    started = side_by_side(start, kinds)
+    workers = [app for kind, app in zip(kinds, started) if kind == procfile.WORKER]
+    if workers and not workers_waiting(redis, workers) and not workers[0].running():
+        raise CheckFailed(f"Seen: the worker exited with code {workers[0].stop()}.{workers[0].last_words()}\n"
+                          "Expected: the worker waits for jobs.")
+    return started

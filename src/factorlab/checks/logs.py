@@ -25,11 +25,11 @@ from urllib.parse import urlsplit
 
 from .. import procfile
 from ..process import wait_until
-from ..runners import AppFailed, ServingApp
+from ..runners import ServingApp
 from ..testpage import TestPage
 from . import CheckContext, CheckFailed, check
 from .app import REQUIRED_APP_ENV, create_link, queued_title
-from .attached import postgres_database, redis_server, set_up, side_by_side, workers_waiting
+from .attached import postgres_database, procfile_types, redis_server, set_up, start_types, workers_waiting
 from .runbook import EXAMPLE, runbook_truth
 from .source import Module, constant_text, env_values, python_files, rel, text_files
 from .text import listing, steady
@@ -356,32 +356,10 @@ def _quote(line: str, named: dict[str, str] | None = None, limit: int = 160) -> 
 
 # -- running the app -------------------------------------------------------------------------------------------
 
-def _start(ctx: CheckContext, env: dict[str, str], kind: str) -> ServingApp:
-    try:
-        return ctx.runner.start(env, process_type=kind, listens=kind == procfile.WEB)
-    except AppFailed as exc:
-        raise CheckFailed(f"{exc}\n(the {kind} process, from the Procfile's `{kind}:` line)\nExpected: the {kind} "
-                          "process starts with only what requirements.txt installs.") from None
-
-
-def _need_worker(ctx: CheckContext) -> None:
-    try:
-        kinds = procfile.read(ctx.path)
-    except procfile.ProcfileError as exc:
-        raise CheckFailed(f"Seen: {exc}\nExpected: a Procfile with a web and a worker line.") from None
-    missing = [k for k in (procfile.WEB, procfile.WORKER) if k not in kinds]
-    if missing:
-        raise CheckFailed(f"Seen: the Procfile has no {' or '.join(missing)} line.\nExpected: a Procfile with a web "
-                          "and a worker line.")
-
-
-def _processes(ctx: CheckContext, env: dict[str, str], redis) -> tuple[ServingApp, ServingApp]:
+def _processes(ctx: CheckContext, env: dict[str, str], redis) -> list[ServingApp]:
     """The Procfile's web and worker, side by side, on env; once the worker waits for jobs."""
-    web, worker = side_by_side(lambda kind: _start(ctx, env, kind), [procfile.WEB, procfile.WORKER])
-    if not workers_waiting(redis, [worker]) and not worker.running():
-        raise CheckFailed(f"Seen: the worker exited with code {worker.stop()}.{worker.last_words()}\nExpected: the "
-                          "worker waits for jobs.")
-    return web, worker
+    return start_types(ctx, env, redis, [procfile.WEB, procfile.WORKER],
+                       "starts with only what requirements.txt installs")
 
 
 def _stop(*apps: ServingApp) -> None:
@@ -450,7 +428,7 @@ def event_stream(ctx: CheckContext) -> str:
     request's path), each job exactly one event on the worker's (with the link's code as a field), each one there
     while the process still runs, and no line about that work is anything but an event. Neither process writes
     any file: the stream is the log."""
-    _need_worker(ctx)
+    procfile_types(ctx)
     nonce = "fl" + secrets.token_hex(4)
     with postgres_database(ctx, "logs") as (_, url), redis_server() as redis, TestPage(PAGE_TITLE) as page:
         env = _env(url, redis)
@@ -529,7 +507,7 @@ def errors_are_events(ctx: CheckContext) -> str:
     trigger raises an error the check words) and the page answers: the job fails to store the title, and a second
     link cannot be made. Each failure leaves an event at level error, naming the error, on the stdout of the
     process that failed; no line of either stream tells of it outside an event (no bare traceback)."""
-    _need_worker(ctx)
+    procfile_types(ctx)
     message = f"factorlab-{secrets.token_hex(4)}: every write refused by factorlab"
     with postgres_database(ctx, "logs") as (server, url), redis_server() as redis, TestPage(PAGE_TITLE) as page:
         env = _env(url, redis)
