@@ -238,3 +238,35 @@ def test_a_factor_notebook_opened_shows_its_widgets_from_the_saved_state(lab, ar
             assert errors == [], errors
         finally:
             browser.close()
+
+
+@pytest.mark.timeout(900)
+def test_the_capstone_runs_in_a_browser_and_scores_the_learners_folder(lab, artifacts):
+    """The capstone with Run All: its figures plotted, its scorecard drawn; then "Score my app" scores the
+    learner's exercises/12 (as shipped: factor XII's checks fail, and the table names them)."""
+    base, token, sync_playwright = lab
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            errors = _run_all(page, base, token, "13_capstone.ipynb", artifacts)
+            _widgets_render(page)
+            assert page.locator(f"{NB} .jp-RenderedImage img").count() >= 2, "the figures are drawn"
+            card = page.locator(f"{NB} table", has=page.locator("caption", has_text="the app this notebook ran"))
+            card.first.scroll_into_view_if_needed()
+            page.screenshot(path=str(artifacts / "13_capstone-scorecard.png"))
+            assert "12 of 12 factors pass" in card.first.locator("caption").inner_text()
+            button = page.get_by_role("button", name="Score my app")
+            assert button.count() == 1
+            box = page.locator(f"{NB} .widget-vbox", has=button).last
+            button.click()
+            mine = box.locator("table", has=page.locator("caption", has_text="exercises/12_admin_processes")).first
+            mine.wait_for(timeout=300_000)
+            mine.scroll_into_view_if_needed()
+            page.screenshot(path=str(artifacts / "13_capstone-score-mine.png"))
+            caption = mine.locator("caption").inner_text().strip()
+            assert re.fullmatch(r"exercises/12_admin_processes: \d+ of 12 factors pass", caption), caption
+            assert "12 of 12" not in caption and "purge-expired" in mine.inner_text()
+            assert errors == [], errors
+        finally:
+            browser.close()

@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 COURSE = cat.load(ROOT)
 ROMAN = ["", "I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII"]
 READY = [ex for ex in COURSE.exercises if ex.ready]
-STEPS = ["00_welcome", *(ex.id for ex in READY)]
+COMPLETE = len(READY) == len(COURSE.exercises)
+CAPSTONE = "13_capstone"  # once every factor is ready: the whole app, run as a system, every check at once
+STEPS = ["00_welcome", *(ex.id for ex in READY), *([CAPSTONE] if COMPLETE else [])]
 
 
 def heading(ex: cat.Exercise) -> str:
@@ -50,6 +52,8 @@ def test_the_readme_status_names_the_ready_factors():
     assert f"factors I–{ROMAN[len(READY)]} " in said
     for ex in READY:
         assert ex.title.lower().split()[0].rstrip(",") in said.lower(), ex.title
+    assert ("the course is complete" in said.lower() and "capstone" in said) == COMPLETE, said
+    assert ("to come" in said or "coming" in said) != COMPLETE, said
 
 
 @pytest.mark.parametrize("exercise", READY, ids=lambda ex: ex.id)
@@ -62,8 +66,13 @@ def test_a_notebook_opens_with_its_factor_and_its_time(exercise):
 
 @pytest.mark.parametrize("name", STEPS)
 def test_a_notebook_ends_with_the_next_one(name):
+    if name == CAPSTONE:
+        assert "end of the course" in markdown(name)[-1] + markdown(name)[-2]
+        return
     index = [ex.id for ex in COURSE.exercises].index(name) + 1 if name != "00_welcome" else 0
     if index >= len(COURSE.exercises):
+        said = next_step(name)
+        assert f"]({CAPSTONE}.ipynb)" in said and "Capstone" in said and "coming" not in said
         return
     upcoming, said = COURSE.exercises[index], next_step(name)
     assert heading(upcoming) in said

@@ -20,7 +20,10 @@ def fake_env(course):
 
 def test_list_shows_ready_and_planned_exercises(fake_course):
     out = run_cli("list", env=fake_env(fake_course)).stdout
-    assert "03_config" in out and "coming soon" in out
+    assert "03_config" in out and "coming soon" in out and "2 of 3 factors are ready" in out
+    assert "complete" not in out
+    real = run_cli("list", env={"FACTORLAB_COURSE": str(ROOT)}).stdout
+    assert "coming soon" not in real and "The course is complete: all 12 factors have an exercise and checks" in real
     detailed = run_cli("list", "--checks", env=fake_env(fake_course)).stdout
     assert "config.fails_fast: Missing required config stops the app at once" in detailed
     assert "the app exits at once with a non-zero" in detailed
@@ -51,6 +54,21 @@ def test_check_exit_codes_and_json(fake_course, no_leftovers):
     for done in (starter, solution):
         jsonschema.validate(json.loads(done.stdout), SCHEMA)
     assert json.loads(solution.stdout)["passed"] is True
+
+
+def test_check_all_runs_every_factor_on_the_last_exercise_and_prints_a_scorecard(fake_course, no_leftovers):
+    env = fake_env(fake_course)
+    last = fake_course.get("03")
+    starter = run_cli("check", "all", env=env)
+    assert starter.returncode == 1, starter.stdout + starter.stderr
+    assert f"{last.id}: " in starter.stdout and "scorecard: 1 of 2 factors pass" in starter.stdout
+    assert "❌  III  Config" in starter.stdout and "failed: " in starter.stdout.split("III  Config")[1]
+    assert "[codebase.single_codebase]" in starter.stdout, "a factor that passes is run too"
+    solution = run_cli("check", "ALL", "--path", str(last.solution), env=env)
+    assert solution.returncode == 0 and solution.stdout.rstrip().endswith("scorecard: 2 of 2 factors pass")
+    as_json = json.loads(run_cli("check", "all", "--path", str(last.solution), "--json", env=env).stdout)
+    jsonschema.validate(as_json, SCHEMA)
+    assert {r["check"] for r in as_json["results"]} == {*fake_course.get("01").checks, *last.checks}
 
 
 def solve(exercise):

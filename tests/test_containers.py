@@ -72,7 +72,7 @@ def differences(local, docker) -> str:
 def test_both_runners_give_the_same_verdicts(exercise, state, nothing_left):
     """A starter: its own factor's checks give the same verdicts on both runners, and some fail. A solution: in
     containers, every check through its factor passes, which is what the local runner says of it
-    (tests/test_selftest.py: test_solution_passes_its_own_and_every_earlier_factor), so it is not run again here.
+    (tests/test_selftest.py: test_the_scorecard_passes_every_factor_done_and_names_what_fails_next), so it is not run again here.
     (A starter's earlier factors are its starting point's, the previous solution's, checked here already.)"""
     if state == "solution":
         docker = checks.run_exercise(exercise, exercise.solution, COURSE, runner="docker",

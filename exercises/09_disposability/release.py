@@ -272,6 +272,8 @@ def process_command(folder, process_type, env):
         words.pop(0)
     if not words:
         fail(f"{folder.name}'s Procfile has an empty `{process_type}:` line")
+    if words[0] in ("python", "python3") and len(words) > 1 and (folder / words[1]).is_file():
+        words[1] = str(folder / words[1])  # `python worker.py`: the release's script, since the process runs in var/
     if words[0] in ("python", "python3"):
         return [sys.executable, *words[1:]]
     program = Path(sys.executable).parent / words[0]

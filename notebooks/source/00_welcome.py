@@ -191,8 +191,10 @@ app.stop()
 # ## Twelve factors, twelve sins
 #
 # `nb.scorecard()` lists the twelve factors with the sin the legacy app commits against each,
-# the fix you will make, and what the checks say about the legacy app today. A factor whose
-# notebook is not written yet shows *coming soon*.
+# the fix you will make, and what the checks say about the legacy app today. After the twelfth,
+# the capstone (`13_capstone`) runs your finished app as a small production system and shows this
+# scorecard again for your own folder, every factor green; `factorlab check all` prints it in a
+# terminal.
 
 # %%
 nb.scorecard()

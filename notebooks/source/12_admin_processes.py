@@ -280,8 +280,8 @@ nb.todos("12")
 nb.check_button("12")
 
 # %% [markdown]
-# Next: the capstone (notebook `13_capstone`, coming soon), where your app runs as a small production system with
-# all twelve factors checked at once.
+# Next: [Capstone — Shortly as a twelve-factor system](13_capstone.ipynb), where your app runs as a small
+# production system, and all twelve factors are checked at once.
 #
 # Finally, stop anything this notebook started (every app and server above was stopped already, so this prints
 # only the test page):

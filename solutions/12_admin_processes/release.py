@@ -282,6 +282,8 @@ def process_command(folder, process_type, env):
         words.pop(0)
     if not words:
         fail(f"{folder.name}'s Procfile has an empty `{process_type}:` line")
+    if words[0] in ("python", "python3") and len(words) > 1 and (folder / words[1]).is_file():
+        words[1] = str(folder / words[1])  # `python worker.py`: the release's script, since the process runs in var/
     return program_command(words, f"the {process_type} process")
 
 

@@ -16,10 +16,10 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="factorlab", description="The Twelve-Factor App course: check your work.")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name, help, func, with_id=True):
+    def command(name, help, func, with_id=True, id_help="exercise: 03, 03_config or config"):
         p = sub.add_parser(name, help=help, description=help)
         if with_id:
-            p.add_argument("id", help="exercise: 03, 03_config or config")
+            p.add_argument("id", help=id_help)
         p.set_defaults(func=func)
         return p
 
@@ -27,7 +27,9 @@ def parser() -> argparse.ArgumentParser:
 
     p = command("list", "list the exercises", listing.list_exercises, with_id=False)
     p.add_argument("--checks", action="store_true", help="also list each exercise's checks and what they prove")
-    p = command("check", "run an exercise's checks (exit 0 pass, 1 fail, 2 error)", check.run)
+    p = command("check", "run an exercise's checks (exit 0 pass, 1 fail, 2 error)", check.run,
+                id_help="exercise: 03, 03_config or config; or all: every factor's checks on the last exercise's "
+                        "folder (or --path), with a scorecard by factor")
     p.add_argument("--path", help="the folder to check (default: exercises/ID; only that folder counts for progress)")
     p.add_argument("--runner", choices=NAMES, default="local",
                    help="where the app runs: subprocesses here (local) or containers (docker)")

@@ -591,3 +591,101 @@ def scorecard(folder: Path | None = None):
                    ("#", "factor", "the sin in the legacy app", "the fix you will make", "checks today"))
     return HTML(f"<table class='{NO_MATH}'><thead><tr>{head}</tr></thead><tbody>"
                 + "".join(rows) + "</tbody></table>")
+
+
+# --- the capstone ----------------------------------------------------------------------------------------------
+
+CAPSTONE = "13_capstone"
+
+
+def capstone_source() -> Path:
+    """The folder the capstone runs: your exercises/12 once its check passed, else the reference solution."""
+    last = [ex for ex in course().exercises if ex.ready][-1]
+    return last.starter if Progress.load(course().root).of(last.id) == "passed" else last.solution
+
+
+def capstone_workspace() -> Path:
+    """A fresh copy of the app the capstone runs, under workspace/13_capstone: your exercises/12 once its check
+    passed (`factorlab check 12`, or the button of notebook 12), else the reference solution."""
+    last = [ex for ex in course().exercises if ex.ready][-1]
+    source = capstone_source()
+    yours = source == last.starter
+    dest = course().root / "workspace" / CAPSTONE
+    stop_all()
+    _codes.clear()
+    shutil.rmtree(dest, ignore_errors=True)
+    copy_app(source, dest)
+    print(f"Fresh workspace {rel(dest)}, a copy of {rel(source)}"
+          + (": your app, whose check passed" if yours else
+             f": the reference solution (your {rel(last.starter)} runs here once `factorlab check {last.number}` "
+             "passes)"))
+    return dest
+
+
+def scorecard_table(folder: Path, caption: str = ""):
+    """Every factor's checks on folder, in one go (what `factorlab check all --path` runs), as a table that
+    names each check that does not pass."""
+    from IPython.display import HTML
+
+    from . import scorecard as card
+
+    _, scores = card.score(Path(folder), course())
+    return HTML(card.to_html(scores, caption or rel(folder)))
+
+
+def score_button(path: Path | None = None):
+    """A "Score my app" button: every factor's checks on your last exercise folder, shown as a scorecard."""
+    import ipywidgets as widgets
+    from IPython.display import HTML, display
+
+    from . import scorecard as card
+
+    last = card.last_ready(course())
+    folder = Path(path) if path else last.starter
+    button = widgets.Button(description="Score my app", icon="check", button_style="primary")
+    out = widgets.Output()
+
+    def on_click(_):
+        out.clear_output()
+        with out:
+            print(f"Running every factor's checks on {rel(folder)} …")
+            report, scores = card.score(folder, course())
+            if folder.resolve() == last.starter.resolve():  # progress counts the exercise folder only
+                Progress.load(course().root).record(last.id, report.passed)
+            out.clear_output()
+            display(HTML(card.to_html(scores, rel(folder))))
+
+    button.on_click(on_click)
+    return _panel([widgets.HTML(f"<b>Every factor</b>: checks {html.escape(rel(folder))}"), button, out],
+                  f"[Score my app: every factor, {rel(folder)}] Run this cell to get the button.")
+
+
+
+def capstone_figure(figures: dict):
+    """The capstone's run in two panels: requests answered per second through the router (failures as red
+    crosses, each disruption a dotted line), and which release answered `/api/release`, per second."""
+    import matplotlib.pyplot as plt
+
+    timeline, steps, releases = figures["timeline"], figures["steps"], figures["release_timeline"]
+    end = int(max((t for t, _ in timeline), default=0))
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), sharex=True)
+    good = [sum(1 for t, ok in timeline if ok and int(t) == second) for second in range(end)]
+    bad = sorted({int(t) for t, ok in timeline if not ok and int(t) < end})
+    left.plot(range(end), good, color="#4f81bd", label="answered")
+    left.plot(bad, [0] * len(bad), "x", color="#c0504d", markersize=9, label="failed")
+    left.set_title(f"{figures['served']} requests answered, {figures['failed']} failed", fontsize=10)
+    left.set_ylabel("requests per second")
+    left.set_ylim(bottom=0)
+    for name in sorted({r for _, r in releases}):
+        right.plot(range(end), [sum(1 for t, r in releases if r == name and int(t) == second) for second in range(end)],
+                   label=f"answered by {name}")
+    right.set_title("which release answered", fontsize=10)
+    for axis in (left, right):
+        axis.set_xlabel("seconds")
+        for moment, what in steps:
+            axis.axvline(moment, linestyle=":", color="grey")
+            axis.annotate(what, (moment, 1), xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
+                          va="top", ha="right", color="grey")
+        axis.legend(loc="lower left", fontsize=8)
+    figure.tight_layout()
+    plt.show()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from .. import catalogue as cat
+from .. import scorecard
 from ..checks import run_exercise
 from ..progress import Progress
 from ..results import ERROR, FAILED, Report
@@ -28,10 +29,21 @@ def exit_code(report: Report) -> int:
     return 1 if FAILED in statuses else 2 if ERROR in statuses else 0
 
 
+ALL = "all"  # `factorlab check all`: the last ready exercise's folder, with every factor's checks
+
+
 def run(args) -> int:
     catalogue = cat.load()
-    report = check(catalogue, args.id, args.path, runner=args.runner, cumulative=args.cumulative, keep=args.keep)
-    print(report.to_json() if args.json else report.to_text())
+    every = args.id.strip().lower() == ALL
+    key = scorecard.last_ready(catalogue).id if every else args.id
+    report = check(catalogue, key, args.path, runner=args.runner, cumulative=args.cumulative or every,
+                   keep=args.keep)
+    if args.json:
+        print(report.to_json())
+    elif every:
+        print(report.to_text() + "\n\n" + scorecard.to_text(scorecard.by_factor(report, catalogue)))
+    else:
+        print(report.to_text())
     if report.kept:
         print("kept for inspection (docker logs NAME; remove with docker rm -f / docker rmi):\n  "
               + "\n  ".join(report.kept), file=sys.stderr)

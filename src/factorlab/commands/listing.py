@@ -19,6 +19,13 @@ def list_exercises(args) -> int:
             for check_id in ex.checks:
                 check = get(check_id)
                 print(f"    {check_id}: {check.title}\n        {check.doc}")
+    ready = sum(ex.ready for ex in catalogue.exercises)
+    if ready == len(catalogue.exercises):
+        print(f"The course is complete: all {ready} factors have an exercise and checks. Then the capstone, "
+              "notebooks/13_capstone.ipynb, runs your app as a small production system, and "
+              "`factorlab check all` scores every factor at once.")
+    else:
+        print(f"{ready} of {len(catalogue.exercises)} factors are ready; the others are coming soon.")
     return 0
 
 
