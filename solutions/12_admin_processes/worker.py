@@ -14,6 +14,7 @@ import signal
 import sys
 
 from rq import Worker
+from rq.executions import Execution
 
 import shortly  # the app's code and config, read once, before the first job (each job runs in a fork of this)
 
@@ -36,9 +37,13 @@ def requeue_abandoned(queue):
     back = 0
     for entry in connection.zrange(started.key, 0, -1):
         job_id = entry.decode().split(":", 1)[0]
-        job = queue.fetch_job(job_id)
-        if job is not None and job.worker_name in alive:
+        # The entry (job:execution) and its execution, which names the worker, are written together as a worker
+        # takes the job; the job's own worker_name only later, by the process that runs it: until then it is
+        # empty, or the worker's that had the job before. So the execution says whose the job is.
+        owner = connection.hget(Execution.from_composite_key(entry.decode(), connection).key, "worker_name")
+        if owner is not None and owner.decode() in alive:
             continue  # a live worker is on it
+        job = queue.fetch_job(job_id)
         if not connection.zrem(started.key, entry):
             continue  # another worker starting at the same moment took it back first
         if job is not None:
