@@ -30,7 +30,7 @@ def run(folder: Path, visitors: int, settle: float) -> dict:
                 drill.set_up()
                 drill.start()
                 drill.kill_web("web.1")
-                drill.kill_worker("worker.1")
+                drill.kill_worker()
                 drill.roll(forward=True, SHORTLY_SESSION_LIFETIME="86400")
                 drill.roll(forward=False)
                 drill.purge()

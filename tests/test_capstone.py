@@ -133,8 +133,8 @@ def test_a_worker_that_does_not_put_back_the_jobs_of_dead_ones_loses_the_job_it_
     try:
         assert drill.set_up()[1] == 0
         drill.start()
-        crash = drill.kill_worker("worker.1")
-        assert crash.what == "worker.1 killed holding a job" and crash.recovered_after is not None
+        crash = drill.kill_worker()
+        assert crash.what == "a worker killed holding a job" and crash.recovered_after is not None
         figures = drill.finish(drain_within=5)
     except BaseException:
         drill.abort()

@@ -18,9 +18,11 @@ service, the next one tried when a process cannot take a request, as nginx's pro
 
 from __future__ import annotations
 
+import atexit
 import http.client
 import json
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -102,7 +104,8 @@ class Router:
                         self.send_header(key, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if self.command != "HEAD":
+                    self.wfile.write(data)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward  # noqa: N815 (http.server's naming)
 
@@ -205,6 +208,18 @@ class CommandFailed(Exception):
     """A release.py command the system needed did not succeed."""
 
 
+_live: list["System"] = []  # systems started and not stopped yet: stop_all() stops them (and so does exit)
+
+
+def stop_all() -> None:
+    """Stop every system this process started and has not stopped (a notebook's clean-up, or the end)."""
+    for system in list(_live):
+        system.stop()
+
+
+atexit.register(stop_all)
+
+
 class System:
     """The app's web and worker processes of its current release, under a supervisor, behind a router."""
 
@@ -229,6 +244,7 @@ class System:
         self.started = time.monotonic()
         self.notes: list[tuple[float, str]] = []  # what the supervisor did, and when
         self.releases = 0
+        _live.append(self)
 
     # -- release.py --------------------------------------------------------------------------------------------
 
@@ -334,6 +350,10 @@ class System:
         process = slot.process
         self.note(f"{name} killed (SIGKILL)")
         moment = time.monotonic()
+        # The whole group in one call, as the kernel's OOM killer or a lost box ends it: no process of it runs
+        # another instruction, so none sees another die (an RQ worker would see its job process go and fail the
+        # job). Then any that left the group.
+        process.signal(signal.SIGKILL)
         signal_every(process.pid, process.run_id, signal.SIGKILL)
         return moment
 
@@ -367,11 +387,13 @@ class System:
 
     def stop(self) -> None:
         """SIGTERM to every process (SIGKILL after EXIT_WITHIN), the router closed, the deploy root removed."""
-        import shutil
-
         with self.lock:
+            if self.stopping:
+                return  # stopped already
             self.stopping = True
             running = [s.process for s in self.slots if s.process is not None]
+        if self in _live:
+            _live.remove(self)
         for process in running:
             signal_every(process.pid, process.run_id, signal.SIGTERM)
         deadline = time.monotonic() + EXIT_WITHIN
@@ -484,17 +506,34 @@ def worker_pids(redis_client) -> set[int]:
     return pids
 
 
-def holds_a_job(pid: int) -> bool:
-    """Does the worker process hold a job right now? An RQ worker forks a process of its own for each job (its
-    "work horse"), which lives as long as the job runs."""
-    for entry in os.listdir("/proc"):
+def _parent(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return int(fh.read().rsplit(b")", 1)[1].split()[1])  # after "pid (name)": state, ppid
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def connected_to(port: int) -> set[int]:
+    """The pids of the processes holding a TCP connection to 127.0.0.1:port open (read from /proc: the socket's
+    inode in /proc/net/tcp, then the process whose descriptors hold it)."""
+    inodes = set()
+    try:
+        with open("/proc/net/tcp") as fh:
+            for line in fh.readlines()[1:]:
+                fields = line.split()
+                if len(fields) > 9 and int(fields[2].split(":")[1], 16) == port:  # rem_address: ip:port in hex
+                    inodes.add(f"socket:[{fields[9]}]")
+    except OSError:
+        return set()
+    pids = set()
+    for entry in filter(str.isdigit, os.listdir("/proc")) if inodes else ():
         try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                if int(fh.read().rsplit(b")", 1)[1].split()[1]) == pid:  # after "pid (name)": state, ppid
-                    return True
-        except (OSError, ValueError, IndexError):
+            if any(os.readlink(f"/proc/{entry}/fd/{fd}") in inodes for fd in os.listdir(f"/proc/{entry}/fd")):
+                pids.add(int(entry))
+        except OSError:
             continue
-    return False
+    return pids
 
 
 @dataclass
@@ -523,6 +562,7 @@ class Drill:
         self.recoveries: list[Recovery] = []
         self.steps: list[tuple[float, str]] = []
         self.one_offs: list[tuple[str, int | None]] = []
+        self.held_page = None  # kill_worker's page, answering once the worker is killed
         self.settle = settle  # seconds of undisturbed load before each disruption, so each shows on its own
 
     def at(self) -> float:
@@ -557,21 +597,45 @@ class Drill:
         self.recoveries.append(recovery)
         return recovery
 
-    def kill_worker(self, name: str = "worker.1", hold_within: float = 10.0) -> Recovery:
-        """SIGKILL a worker while it holds a job (its job is then neither done nor failed): recovered once its
-        replacement has registered with the queue, ready for jobs."""
-        self.mark(f"{name} killed")
-        pid = self.system.slot(name).process.pid
-        held = wait_until(lambda: holds_a_job(pid), hold_within, every=0.005)
+    def kill_worker(self, hold_within: float = 30.0) -> Recovery:
+        """SIGKILL a worker while it holds a job, which is then neither done nor failed. The job is made sure of:
+        a link to a page of its own that keeps its fetcher waiting, so the worker whose job process is connected
+        to that page is the one killed (then the page answers). Recovered once its replacement has registered with
+        the queue, ready for jobs."""
+        self.mark("a worker killed holding a job")
+        from .testpage import TestPage
+
+        # kept until finish(): the job runs again, on the worker that puts it back
+        held = self.held_page = TestPage("A page that kept its fetcher waiting").__enter__()
+        held.hold("/")
+        made = self.load.requests.post(self.system.router.url + "/api/links", json={"url": held.url("/held")},
+                                       timeout=ANSWER_WITHIN * 2)
+        if made.status_code == 201:
+            with self.load.lock:
+                self.load.codes.append(made.json()["code"])
+        port = held.server.server_address[1]
+        workers = {s.process.pid: s.name for s in self.system.slots if s.kind == "worker" and s.process}
+
+        def holder() -> str | None:
+            for pid in connected_to(port):
+                name = workers.get(_parent(pid) or -1)
+                if name:
+                    return name
+            return None
+
+        seen: list[str] = []
+        found = wait_until(lambda: bool(seen.append(holder()) or seen[-1]), hold_within, every=0.01)
+        name = seen[-1] if found else "worker.1"
         began = self.system.kill(name)
+        held.release()
 
         def registered() -> bool:
             run = self.system.current_run(name, began)
             return run is not None and run.poll() is None and run.pid in worker_pids(self.redis_client)
 
         whole = wait_until(registered, SERVE_WITHIN, every=0.02)
-        recovery = Recovery(f"{name} killed" + (" holding a job" if held else ""), began - self.load.started,
-                            time.monotonic() - began if whole else None)
+        recovery = Recovery("a worker killed holding a job" if found else "a worker killed (no job seen)",
+                            began - self.load.started, time.monotonic() - began if whole else None)
         self.recoveries.append(recovery)
         return recovery
 
@@ -608,6 +672,7 @@ class Drill:
 
         drained = wait_until(lambda: untitled() == 0, drain_within, every=0.2)
         lost = untitled()
+        self._close_held_page()
         kept = self.postgres.rows(self.database_url, "SELECT COUNT(*) FROM links WHERE code = ANY(%s)", (codes,))[0][0]
         events, loose = self.system.events()
         self.system.stop()
@@ -628,8 +693,14 @@ class Drill:
             "supervisor": self.system.notes,
         }
 
+    def _close_held_page(self) -> None:
+        if self.held_page is not None:
+            self.held_page.__exit__(None, None, None)
+            self.held_page = None
+
     def abort(self) -> None:
         """Stop whatever runs (after an error half-way)."""
         if self.load:
             self.load.stop()
         self.system.stop()
+        self._close_held_page()

@@ -397,7 +397,11 @@ _pages: list[TestPage] = []
 
 
 def stop_all() -> None:
-    """Stop every app, slow page and backing service a notebook started (also runs when the kernel exits)."""
+    """Stop every app, capstone system, slow page and backing service a notebook started (also runs when the
+    kernel exits)."""
+    from . import capstone
+
+    capstone.stop_all()
     for app in list(_running):
         app.stop()
     for page in list(_pages):
