@@ -13,6 +13,7 @@ absence a failure.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -151,122 +152,110 @@ def _widgets_render(page) -> None:
     assert page.locator(f"{NB} .widget-button").count() > 0 or page.locator(f"{NB} table").count() > 0
 
 
-@pytest.mark.timeout(600)
-def test_the_welcome_notebook_runs_in_a_browser_and_shows_the_scorecard(lab, artifacts):
+@contextlib.contextmanager
+def _browser_page(lab):
+    """Debian's chromium, driven by Playwright, with one page the size of a laptop screen: (page, base, token)."""
     base, token, sync_playwright = lab
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            errors = _run_all(page, base, token, "00_welcome.ipynb", artifacts)
-            _widgets_render(page)
-            card = page.locator(f"{NB} table", has_text="Codebase").last
-            card.scroll_into_view_if_needed()
-            page.screenshot(path=str(artifacts / "00_welcome-scorecard.png"))
-            assert card.is_visible()
-            assert errors == [], errors
+            yield browser.new_page(viewport={"width": 1400, "height": 1000}), base, token
         finally:
             browser.close()
+
+
+@pytest.mark.timeout(600)
+def test_the_welcome_notebook_runs_in_a_browser_and_shows_the_scorecard(lab, artifacts):
+    with _browser_page(lab) as (page, base, token):
+        errors = _run_all(page, base, token, "00_welcome.ipynb", artifacts)
+        _widgets_render(page)
+        card = page.locator(f"{NB} table", has_text="Codebase").last
+        card.scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "00_welcome-scorecard.png"))
+        assert card.is_visible()
+        assert errors == [], errors
 
 
 @pytest.mark.timeout(600)
 def test_a_factor_notebook_runs_in_a_browser_quizzes_and_checks(lab, artifacts):
-    base, token, sync_playwright = lab
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            errors = _run_all(page, base, token, f"{FACTOR}.ipynb", artifacts)
-            _widgets_render(page)
-            quiz = page.locator(f"{NB} .widget-radio-box").first
-            quiz.scroll_into_view_if_needed()
-            quiz.locator("label").first.click()
-            feedback = page.locator(f"{NB} .widget-html", has_text=re.compile("Right|Not quite")).first
-            feedback.wait_for(timeout=30_000)
-            page.screenshot(path=str(artifacts / f"{FACTOR}-quiz.png"))
-            button = page.get_by_role("button", name="Check my work")
-            assert button.count() == 1
-            box = page.locator(f"{NB} .widget-vbox", has=button).last  # the button's own box, and its output
-            assert box.locator("table").count() == 0
-            button.click()
-            table = box.locator("table", has=page.locator("caption", has_text=f"{FACTOR}:")).first
-            table.wait_for(timeout=120_000)
-            table.scroll_into_view_if_needed()
-            page.screenshot(path=str(artifacts / f"{FACTOR}-check.png"))
-            assert table.locator("mjx-container").count() == 0, "MathJax typeset the table's $…$ as math"
-            caption = table.locator("caption").inner_text()
-            assert re.fullmatch(rf"{FACTOR}: \d+ passed, \d+ failed|{FACTOR}: \d+ failed", caption.strip()), caption
-            assert errors == [], errors
-        finally:
-            browser.close()
+    with _browser_page(lab) as (page, base, token):
+        errors = _run_all(page, base, token, f"{FACTOR}.ipynb", artifacts)
+        _widgets_render(page)
+        quiz = page.locator(f"{NB} .widget-radio-box").first
+        quiz.scroll_into_view_if_needed()
+        quiz.locator("label").first.click()
+        feedback = page.locator(f"{NB} .widget-html", has_text=re.compile("Right|Not quite")).first
+        feedback.wait_for(timeout=30_000)
+        page.screenshot(path=str(artifacts / f"{FACTOR}-quiz.png"))
+        button = page.get_by_role("button", name="Check my work")
+        assert button.count() == 1
+        box = page.locator(f"{NB} .widget-vbox", has=button).last  # the button's own box, and its output
+        assert box.locator("table").count() == 0
+        button.click()
+        table = box.locator("table", has=page.locator("caption", has_text=f"{FACTOR}:")).first
+        table.wait_for(timeout=120_000)
+        table.scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / f"{FACTOR}-check.png"))
+        assert table.locator("mjx-container").count() == 0, "MathJax typeset the table's $…$ as math"
+        caption = table.locator("caption").inner_text()
+        assert re.fullmatch(rf"{FACTOR}: \d+ passed, \d+ failed|{FACTOR}: \d+ failed", caption.strip()), caption
+        assert errors == [], errors
 
 
 @pytest.mark.timeout(600)
 def test_a_factor_notebook_opened_shows_its_widgets_from_the_saved_state(lab, artifacts):
     """Before anything runs: an untrusted notebook shows each panel's text (what it is, what to do); trusted, it
     draws the widgets from the state saved in the notebook, which keeps only what differs from the defaults."""
-    base, token, sync_playwright = lab
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            errors: list[str] = []
-            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(f"{base}/lab/tree/{FACTOR}.ipynb?reset&token={token}")
-            page.wait_for_selector(f"{NB} .jp-CodeCell", timeout=120_000)
-            page.wait_for_function("(document.querySelector('.jp-Notebook-ExecutionIndicator') || {}).dataset"
-                                   "?.status === 'idle'", timeout=120_000)
-            plain = page.locator(f"{NB} .jp-OutputArea-output", has_text="[Quiz, run this cell to answer it]")
-            check = page.locator(f"{NB} .jp-OutputArea-output", has_text="[Check my work: ")
-            check.first.wait_for(timeout=60_000)  # the outputs are drawn after the cells, in order: the check's last
-            assert plain.count() >= 1 and check.count() == 1
-            plain.first.scroll_into_view_if_needed()
-            page.screenshot(path=str(artifacts / f"{FACTOR}-opened.png"))
-            page.locator(f"{NB} .jp-Cell").first.click()
-            page.keyboard.press("Control+Shift+C")  # the command palette: Trust Notebook, as a learner would
-            page.keyboard.type("Trust Notebook")
-            page.keyboard.press("Enter")
-            page.locator(".jp-Dialog button.jp-mod-accept").click()
-            radio = page.locator(f"{NB} .widget-radio-box").first
-            radio.wait_for(timeout=60_000)
-            assert radio.locator("label").count() >= 2 and radio.locator("input:checked").count() == 0
-            assert page.get_by_role("button", name="Check my work").count() == 1
-            radio.scroll_into_view_if_needed()
-            page.screenshot(path=str(artifacts / f"{FACTOR}-trusted.png"))
-            _widgets_render(page)
-            assert errors == [], errors
-        finally:
-            browser.close()
+    with _browser_page(lab) as (page, base, token):
+        errors: list[str] = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{base}/lab/tree/{FACTOR}.ipynb?reset&token={token}")
+        page.wait_for_selector(f"{NB} .jp-CodeCell", timeout=120_000)
+        page.wait_for_function("(document.querySelector('.jp-Notebook-ExecutionIndicator') || {}).dataset"
+                               "?.status === 'idle'", timeout=120_000)
+        plain = page.locator(f"{NB} .jp-OutputArea-output", has_text="[Quiz, run this cell to answer it]")
+        check = page.locator(f"{NB} .jp-OutputArea-output", has_text="[Check my work: ")
+        check.first.wait_for(timeout=60_000)  # the outputs are drawn after the cells, in order: the check's last
+        assert plain.count() >= 1 and check.count() == 1
+        plain.first.scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / f"{FACTOR}-opened.png"))
+        page.locator(f"{NB} .jp-Cell").first.click()
+        page.keyboard.press("Control+Shift+C")  # the command palette: Trust Notebook, as a learner would
+        page.keyboard.type("Trust Notebook")
+        page.keyboard.press("Enter")
+        page.locator(".jp-Dialog button.jp-mod-accept").click()
+        radio = page.locator(f"{NB} .widget-radio-box").first
+        radio.wait_for(timeout=60_000)
+        assert radio.locator("label").count() >= 2 and radio.locator("input:checked").count() == 0
+        assert page.get_by_role("button", name="Check my work").count() == 1
+        radio.scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / f"{FACTOR}-trusted.png"))
+        _widgets_render(page)
+        assert errors == [], errors
 
 
 @pytest.mark.timeout(900)
 def test_the_capstone_runs_in_a_browser_and_scores_the_learners_folder(lab, artifacts):
     """The capstone with Run All: its figures plotted, its scorecard drawn; then "Score my app" scores the
     learner's exercises/12 (as shipped: factor XII's checks fail, and the table names them)."""
-    base, token, sync_playwright = lab
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            errors = _run_all(page, base, token, "13_capstone.ipynb", artifacts)
-            _widgets_render(page)
-            assert page.locator(f"{NB} .jp-RenderedImage img").count() >= 2, "the figures are drawn"
-            card = page.locator(f"{NB} table", has=page.locator("caption", has_text="the app this notebook ran"))
-            card.first.scroll_into_view_if_needed()
-            page.screenshot(path=str(artifacts / "13_capstone-scorecard.png"))
-            assert "12 of 12 factors pass" in card.first.locator("caption").inner_text()
-            button = page.get_by_role("button", name="Score my app")
-            assert button.count() == 1
-            box = page.locator(f"{NB} .widget-vbox", has=button).last
-            button.click()
-            mine = box.locator("table", has=page.locator("caption", has_text="exercises/12_admin_processes")).first
-            mine.wait_for(timeout=300_000)
-            mine.scroll_into_view_if_needed()
-            page.screenshot(path=str(artifacts / "13_capstone-score-mine.png"))
-            caption = mine.locator("caption").inner_text().strip()
-            assert re.fullmatch(r"exercises/12_admin_processes: \d+ of 12 factors pass", caption), caption
-            assert "12 of 12" not in caption and "purge-expired" in mine.inner_text()
-            assert errors == [], errors
-        finally:
-            browser.close()
+    with _browser_page(lab) as (page, base, token):
+        errors = _run_all(page, base, token, "13_capstone.ipynb", artifacts)
+        _widgets_render(page)
+        assert page.locator(f"{NB} .jp-RenderedImage img").count() >= 2, "the figures are drawn"
+        card = page.locator(f"{NB} table", has=page.locator("caption", has_text="the app this notebook ran"))
+        card.first.scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "13_capstone-scorecard.png"))
+        assert "12 of 12 factors pass" in card.first.locator("caption").inner_text()
+        button = page.get_by_role("button", name="Score my app")
+        assert button.count() == 1
+        box = page.locator(f"{NB} .widget-vbox", has=button).last
+        button.click()
+        mine = box.locator("table", has=page.locator("caption", has_text="exercises/12_admin_processes")).first
+        mine.wait_for(timeout=300_000)
+        mine.scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "13_capstone-score-mine.png"))
+        caption = mine.locator("caption").inner_text().strip()
+        assert re.fullmatch(r"exercises/12_admin_processes: \d+ of 12 factors pass", caption), caption
+        assert "12 of 12" not in caption and "purge-expired" in mine.inner_text()
+        assert errors == [], errors

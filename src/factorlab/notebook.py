@@ -51,13 +51,17 @@ def rel(path: Path) -> str:
 def workspace(key: str) -> Path:
     """Make a fresh copy of the app state this notebook starts from, under workspace/ID."""
     exercise = course().get(key)
-    source = course().starting_point(exercise)
-    dest = course().root / "workspace" / exercise.id
+    return _fresh_workspace(course().starting_point(exercise), exercise.id)
+
+
+def _fresh_workspace(source: Path, name: str, said: str = "") -> Path:
+    """Stop what the notebook ran, and copy source to workspace/name afresh (saying so, and `said`)."""
+    dest = course().root / "workspace" / name
     stop_all()
     _codes.clear()
     shutil.rmtree(dest, ignore_errors=True)
     copy_app(source, dest)
-    print(f"Fresh workspace {rel(dest)}, a copy of {rel(source)}")
+    print(f"Fresh workspace {rel(dest)}, a copy of {rel(source)}{said}")
     return dest
 
 
@@ -577,15 +581,13 @@ def scorecard(folder: Path | None = None):
     if folder is None:  # a copy outside any repository: the legacy app has no version control of its own
         tmp = tempfile.mkdtemp(prefix=run_tagged("factorlab-legacy-"))
         folder = copy_app(course().legacy, Path(tmp) / "legacy")
+    from . import scorecard as card
+
+    _, scores = card.score(folder, course())  # every ready check in one run, as `factorlab check all`
+    verdicts = {s.exercise.id: badge(s.verdict(), PASSED if s.passed else FAILED) for s in scores}
     rows = []
     for ex in course().exercises:
-        if ex.ready:
-            report = run_exercise(ex, folder, course())
-            failing = sum(not r.ok for r in report.results)
-            verdict = badge(f"{failing} of {len(report.results)} checks fail", FAILED) if failing \
-                else badge("passes", PASSED)
-        else:
-            verdict = badge("coming soon", PLANNED)
+        verdict = verdicts.get(ex.id, badge("coming soon", PLANNED))
         cells = [str(ex.factor), f"<a href='{html.escape(ex.url)}'>{html.escape(ex.title)}</a>",
                  html.escape(ex.sin), html.escape(ex.fix), verdict]
         rows.append("<tr>" + "".join(f"<td {CELL}>{text}</td>" for text in cells) + "</tr>")
@@ -604,26 +606,22 @@ CAPSTONE = "13_capstone"
 
 def capstone_source() -> Path:
     """The folder the capstone runs: your exercises/12 once its check passed, else the reference solution."""
-    last = [ex for ex in course().exercises if ex.ready][-1]
+    from .scorecard import last_ready
+
+    last = last_ready(course())
     return last.starter if Progress.load(course().root).of(last.id) == "passed" else last.solution
 
 
 def capstone_workspace() -> Path:
     """A fresh copy of the app the capstone runs, under workspace/13_capstone: your exercises/12 once its check
     passed (`factorlab check 12`, or the button of notebook 12), else the reference solution."""
-    last = [ex for ex in course().exercises if ex.ready][-1]
+    from .scorecard import last_ready
+
+    last = last_ready(course())
     source = capstone_source()
-    yours = source == last.starter
-    dest = course().root / "workspace" / CAPSTONE
-    stop_all()
-    _codes.clear()
-    shutil.rmtree(dest, ignore_errors=True)
-    copy_app(source, dest)
-    print(f"Fresh workspace {rel(dest)}, a copy of {rel(source)}"
-          + (": your app, whose check passed" if yours else
-             f": the reference solution (your {rel(last.starter)} runs here once `factorlab check {last.number}` "
-             "passes)"))
-    return dest
+    return _fresh_workspace(source, CAPSTONE, ": your app, whose check passed" if source == last.starter else
+                            f": the reference solution (your {rel(last.starter)} runs here once `factorlab check "
+                            f"{last.number}` passes)")
 
 
 def scorecard_table(folder: Path, caption: str = ""):
