@@ -259,3 +259,34 @@ def test_the_capstone_runs_in_a_browser_and_scores_the_learners_folder(lab, arti
         assert re.fullmatch(r"exercises/12_admin_processes: \d+ of 12 factors pass", caption), caption
         assert "12 of 12" not in caption and "purge-expired" in mine.inner_text()
         assert errors == [], errors
+
+
+@pytest.mark.timeout(300)
+def test_the_grading_report_renders_its_matrix_and_a_cell_opens_its_messages(tmp_path, artifacts):
+    """report.html of a real `factorlab grade` (three submissions, one rejected), opened in chromium: a row per
+    submission, a column per factor, and a failing cell's badge opens to the checks' messages."""
+    sync_playwright = _browser_or_skip()
+    for name, source in (("solved", "solutions"), ("shipped", "exercises")):
+        for exercise in ("01_codebase", "02_dependencies"):
+            shutil.copytree(ROOT / source / exercise, tmp_path / name / "exercises" / exercise)
+    (tmp_path / "broken.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    done = subprocess.run([sys.executable, "-m", "factorlab", "grade", str(tmp_path / "solved"),
+                           str(tmp_path / "shipped"), str(tmp_path / "broken.zip"), "--runner", "local",
+                           "--factors", "01-02", "--out", str(tmp_path / "grades")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    with _browser_page((None, None, sync_playwright)) as (page, _, _):
+        page.goto((tmp_path / "grades" / "report.html").as_uri())
+        assert page.locator("#grades > tbody > tr").count() == 3
+        assert page.locator("#grades > thead > tr > th").count() == 4  # submission, score, I, II
+        assert page.locator("tr[data-student='solved'] td[data-status='passed']").count() == 2
+        rejected = page.locator("tr[data-student='broken'] .reason")
+        assert "not a readable archive" in rejected.inner_text()
+        cell = page.locator("tr[data-student='shipped'] td[data-factor='01_codebase']")
+        assert cell.get_attribute("data-status") == "failed"
+        message = cell.locator(".message").first
+        assert not message.is_visible()
+        cell.locator("summary").click()
+        message.wait_for(state="visible", timeout=5000)
+        assert "Seen:" in cell.inner_text()
+        page.screenshot(path=str(artifacts / "grading-report.png"), full_page=True)

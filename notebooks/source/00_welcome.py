@@ -69,6 +69,7 @@
 # | `factorlab solution 01` | the diff between your work and the reference solution, once your check has passed |
 # | `factorlab progress` | which factors you have passed so far |
 # | `factorlab list` | every exercise, its time estimate and its number of checks |
+# | `factorlab submit --student ID` | in a class: pack your exercise folders into one archive to hand in (never your `.env`, a database or a log; it refuses anything that looks like a real secret) |
 #
 # Exercise ids can be written `01`, `01_codebase` or `codebase`. Your progress and the hints you
 # have seen are kept in `.factorlab/` in your checkout. Progress is recorded when `factorlab check`

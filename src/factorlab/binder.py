@@ -88,6 +88,15 @@ def origin_binder_url(repo_dir: str | Path = ".") -> str:
     Raises ValueError when `repo_dir` is not a git checkout, has no origin
     remote, origin is not on GitHub, or HEAD is detached.
     """
+    return binder_url(*origin_and_branch(repo_dir))
+
+
+def origin_and_branch(repo_dir: str | Path = ".") -> tuple[str, str]:
+    """The URL of the ``origin`` remote and the current branch of `repo_dir` (also used by factorlab.hub).
+
+    Raises ValueError when `repo_dir` is not a git checkout, has no origin
+    remote, or HEAD is detached.
+    """
     repo_dir = Path(repo_dir)
     inside = _git(repo_dir, "rev-parse", "--is-inside-work-tree")
     if inside.returncode != 0 or inside.stdout.strip() != "true":
@@ -107,4 +116,4 @@ def origin_binder_url(repo_dir: str | Path = ".") -> str:
         raise ValueError(
             "HEAD is detached: check out the branch you pushed (e.g. `git switch main`)"
         )
-    return binder_url(origin.stdout.strip(), ref=branch.stdout.strip())
+    return origin.stdout.strip(), branch.stdout.strip()

@@ -23,7 +23,7 @@ def parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    from .commands import check, hint, listing, reset, services, solution, watch
+    from .commands import check, grade, hint, listing, reset, services, solution, submit, watch
 
     p = command("list", "list the exercises", listing.list_exercises, with_id=False)
     p.add_argument("--checks", action="store_true", help="also list each exercise's checks and what they prove")
@@ -50,6 +50,26 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=1.0, help="seconds between polls (default 1)")
     p.add_argument("--max-runs", type=int, default=0, help=argparse.SUPPRESS)
     command("binder", "print the Binder launch link for this checkout's origin", listing.binder, with_id=False)
+    p = command("hub-link", "print the nbgitpuller link that opens this checkout's origin on a JupyterHub (docs/hub.md)",
+                listing.hub_link, with_id=False)
+    p.add_argument("hub", help="the hub's address: hub.example.edu or https://hub.example.edu/")
+    p = command("submit", "pack your exercise folders into one archive to hand in (never a secret, a database "
+                "or a log)", submit.run, with_id=False)
+    p.add_argument("--student", help="your id, as your instructor asked (default: git's user.email)")
+    p.add_argument("--out", help="where to write it (default: factorlab-submission-STUDENT.zip in the course folder)")
+    p = command("grade", "instructors: grade submissions (archives, folders, git checkouts) into grades.csv, "
+                "grades.json and report.html", grade.run, with_id=False)
+    p.add_argument("submissions", nargs="+", metavar="SUBMISSION",
+                   help="a submission: an archive (.zip, .tar, .tar.gz), a folder, or a git checkout")
+    p.add_argument("--runner", choices=NAMES, default="docker",
+                   help="where students' apps run: containers (docker, the default: sandboxed) or subprocesses "
+                        "here (local: unsandboxed, with a warning)")
+    p.add_argument("--jobs", type=int, default=2, help="exercise folders checked at once (default 2)")
+    p.add_argument("--out", default="grades", help="the folder for the results (default: ./grades)")
+    p.add_argument("--factors", help="the factors to grade: 01-06, 3,5 or 04 (default: every factor with checks)")
+    p.add_argument("--own", action="store_true", help="check each exercise folder with its own factor's checks only, "
+                   "not every earlier factor's too (about a third of the work through factor VI)")
+    p.add_argument("--keep-work", action="store_true", help="keep the unpacked submissions (under --out)")
     p = command("services", "start, stop or show private PostgreSQL and Redis servers", services.run, with_id=False)
     p.add_argument("action", choices=["up", "down", "status"],
                    help="up: start both and print their URLs as export lines (eval \"$(factorlab services up)\"); "

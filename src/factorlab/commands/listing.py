@@ -52,3 +52,15 @@ def binder(args) -> int:
         from . import UsageError
         raise UsageError(str(exc)) from None
     return 0
+
+
+def hub_link(args) -> int:
+    from ..hub import origin_hub_url
+
+    catalogue = cat.load()
+    try:
+        print(origin_hub_url(catalogue.root, args.hub))
+    except ValueError as exc:
+        from . import UsageError
+        raise UsageError(str(exc)) from None
+    return 0
