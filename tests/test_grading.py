@@ -116,6 +116,11 @@ def test_submit_packs_what_git_would_commit_with_a_manifest_and_leaves_data_and_
     ("exercises/03_config/aws.txt", "key AKIAIOSFODNN7EXAMPLF\n"),
     ("exercises/03_config/id_rsa", "anything\n"),
     ("exercises/03_config/notes.md", "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n"),
+    ("exercises/03_config/conf.json", '{"api_key": "9fA3kQ7zL2mX8pR4"}\n'),
+    ("exercises/03_config/fetch.sh", 'curl -H "Authorization: Bearer 9fA3kQ7zL2mX8pR4tY6u" "$URL"\n'),
+    ("exercises/03_config/cache.txt", "REDIS_URL=redis://:Xk29fLq0pZ7wQ@prod-redis:6379\n"),
+    ("exercises/03_config/helpers.py", "def fetch(url, token='9fA3kQ7zL2mX8pR4'):\n    pass\n"),
+    ("exercises/03_config/half.py", "def (:\nAPI_TOKEN = '9fA3kQ7zL2mX8pR4'\n"),
 ])
 def test_submit_refuses_to_pack_anything_that_looks_like_a_secret(tmp_path, name, text):
     course = clone(tmp_path / "course")
@@ -123,6 +128,17 @@ def test_submit_refuses_to_pack_anything_that_looks_like_a_secret(tmp_path, name
     done = submit(course, "--student", "ada")
     assert done.returncode == 2 and not list(course.glob("*.zip"))
     assert "look like secrets" in done.stderr and name in done.stderr and ".env" in done.stderr
+
+
+@pytest.mark.parametrize("name, text", [
+    (".env.example", "DATABASE_URL=postgresql://postgres:postgres@localhost:5432/shortly\n"),
+    ("compose.yml", "  DATABASE_URL: postgresql://shortly:shortly-dev@db:5432/shortly\n"),
+    ("settings.py", "import os\nURL = os.environ.get('DATABASE_URL', 'postgresql://shortly:devpass@localhost/s')\n"),
+    (".env.example", "SHORTLY_SECRET_KEY=change-me\nSHORTLY_ADMIN_TOKEN=<your token>\n"),
+    ("shortly.py", "TOKEN_HEADER = 'Authorization'\nPASSWORD_FIELD = 'password'\n"),
+])
+def test_local_development_defaults_and_placeholders_are_not_secrets(name, text):
+    assert secrets.find(name, text.encode()) == []
 
 
 def test_what_the_course_ships_and_made_up_values_are_not_secrets(course):
@@ -227,10 +243,13 @@ def make_class(tmp_path: Path) -> tuple[list[str], dict[str, str], Path]:
         app = broken / "exercises" / exercise_id / "shortly.py"
         app.write_text(prefix + app.read_text())
     expected = hostile.write_corpus(tmp_path / "class" / "hostile", ada)
-    again = tmp_path / "class" / "ada-again.zip"
-    shutil.copy(ada, again)
+    done = submit(learner, "--student", "cy", "--out", str(tmp_path / "class" / "cy.zip"))
+    assert done.returncode == 0, done.stderr
+    again = tmp_path / "class" / "cy-again.zip"
+    shutil.copy(tmp_path / "class" / "cy.zip", again)
     sources = [str(ada), str(solutions), str(starters), str(broken),
-               *(str(tmp_path / "class" / "hostile" / name) for name in sorted(expected)), str(again)]
+               *(str(tmp_path / "class" / "hostile" / name) for name in sorted(expected)),
+               str(tmp_path / "class" / "cy.zip"), str(again)]
     return sources, expected, learner
 
 
@@ -246,7 +265,9 @@ def check_class(out: Path, expected: dict[str, str], sources: list[str]) -> None
         assert [r["status"] for r in rows if r["id"] == sub["id"] and r["message"] == sub["reason"]] == ["rejected"]
     ada = by_source[sources[0]]
     assert ada["id"] == "ada" and ada["score"] == 3 and ada["manifest"]["student"] == "ada"
-    assert by_source[sources[-1]]["status"] == "rejected" and "duplicate student id 'ada'" in by_source[sources[-1]]["reason"]
+    for duplicate in sources[-2:]:  # two archives say they are cy's: neither is graded
+        assert by_source[duplicate]["status"] == "rejected", by_source[duplicate]
+        assert "duplicate student id 'cy'" in by_source[duplicate]["reason"]
     solved = by_source[sources[1]]
     assert solved["score"] == 3 and all(e["status"] == "passed" for e in solved["exercises"].values())
     shared = [r for e in solved["exercises"].values() for r in e["results"] if "verdict is shared" in r["message"]]
@@ -260,7 +281,7 @@ def check_class(out: Path, expected: dict[str, str], sources: list[str]) -> None
     assert bad["02_dependencies"]["status"] == "failed" and ("did not" in hung or "hung" in hung), hung
     assert bad["03_config"]["status"] in ("failed", "passed")  # bounded: it finished, whatever it printed
     page = (out / "report.html").read_text()
-    assert page.count("data-student=") == len(sources) and page.count("data-status='rejected'") == len(expected) + 1
+    assert page.count("data-student=") == len(sources) and page.count("data-status='rejected'") == len(expected) + 2
 
 
 @pytest.mark.docker
@@ -273,20 +294,20 @@ def test_a_class_is_graded_in_containers_and_nothing_escapes_or_stays(tmp_path, 
     instructor = tmp_path / "instructor"
     instructor.mkdir()
     before = {p: tree(p) for p in (tmp_path / "class", learner)}
-    temp_before = set(os.listdir(tempfile.gettempdir()))
+    temp = tmp_path / "temp"  # the grader's temporary folder: empty again at the end
+    temp.mkdir()
     done = run_cli("grade", *sources, "--factors", "01-03", "--jobs", "2", "--out", "grades", cwd=instructor,
-                   timeout=840)
+                   timeout=840, env={"TMPDIR": str(temp)})
     assert done.returncode == 0, done.stderr
     out = instructor / "grades"
-    assert "graded 4 submission(s), rejected " in done.stdout and "report.html" in done.stdout
+    assert f"graded 4 submission(s), rejected {len(expected) + 2}" in done.stdout and "report.html" in done.stdout
     assert "unsandboxed" not in done.stderr
     check_class(out, expected, sources)
     assert json.loads((out / "grades.json").read_text())["runner"] == "docker"
     # nothing written outside the grading workspace, which is gone; nothing left running
     assert tree(instructor) == {"grades", "grades/grades.csv", "grades/grades.json", "grades/report.html"}
     assert {p: tree(p) for p in before} == before
-    new = {n for n in set(os.listdir(tempfile.gettempdir())) - temp_before if not n.startswith("factorlab-")}
-    assert not new, new
+    assert tree(temp) == set()
     canaries = [p for p in Path(tempfile.gettempdir()).glob("*canary*")] + list(tmp_path.rglob("*canary*"))
     assert not canaries, canaries
     assert leftovers(os.environ["FACTORLAB_RUN_PREFIX"]) == []
@@ -367,3 +388,75 @@ def test_a_manifest_that_is_not_one_is_ignored_not_fatal(tmp_path):
         (folder / submission.MANIFEST).write_text(text)
         taken = grading.take(str(folder), n, tmp_path / "work", cat)
         assert taken.status == grading.GRADED and taken.id == "odd", taken.reason
+
+
+def test_a_folder_that_looks_like_a_repository_runs_nothing_and_fools_no_check(tmp_path):
+    """git takes a folder holding HEAD, objects/ and refs/ for a repository, with its config; the grader lets
+    git use only repositories it names or finds as a .git folder (safe.bareRepository=explicit), so the config
+    never runs."""
+    canary = tmp_path / "fsmonitor-ran"
+    folder = tmp_path / "fake"
+    app = folder / "exercises" / "01_codebase"
+    shutil.copytree(ROOT / "solutions" / "01_codebase", app)
+    (app / "HEAD").write_text("ref: refs/heads/main\n")
+    for name in ("objects/info/keep", "refs/keep"):
+        (app / name).parent.mkdir(parents=True, exist_ok=True)
+        (app / name).write_text("")
+    (app / "config").write_text(f'[core]\n\trepositoryformatversion = 0\n\tbare = false\n\tworktree = .\n'
+                                f'\tfsmonitor = "touch {canary}; false"\n')
+    cat = catalogue.load(ROOT)
+    result = grading.grade([str(folder)], cat, grading.parse_factors("01", cat), tmp_path / "work", runner="local")
+    assert result.submissions[0].status == grading.GRADED
+    assert not canary.exists()
+    git_check = [r for r in result.submissions[0].reports["01_codebase"].results if r.check == "codebase.git_repository"]
+    # git refuses the planted repository outright: the check fails, as it must for a folder that pretends
+    assert git_check[0].status == "failed" and "repository" in git_check[0].message, git_check
+
+
+def test_names_that_are_not_utf8_and_links_between_exercises_never_stop_the_grading(tmp_path):
+    cat = catalogue.load(ROOT)
+    odd = Path(os.fsdecode(bytes(tmp_path) + b"/bad\xffname"))
+    shutil.copytree(ROOT / "solutions" / "01_codebase", odd / "exercises" / "01_codebase")
+    commit_all(odd)
+    linked = tmp_path / "linked"
+    shutil.copytree(ROOT / "solutions" / "02_dependencies", linked / "exercises" / "02_dependencies")
+    (linked / "exercises" / "01_codebase").symlink_to("02_dependencies")
+    import tarfile
+    with tarfile.open(tmp_path / "linked.tar", "w") as tar:
+        tar.add(linked / "exercises", "exercises")
+    result = grading.grade([str(odd), str(tmp_path / "linked.tar")], cat, grading.parse_factors("01-02", cat),
+                           tmp_path / "work", runner="local")
+    first, second = result.submissions
+    assert first.status == grading.GRADED and "\\xff" in first.source
+    assert second.status == grading.GRADED and "01_codebase" in second.missing
+    assert any("is a link" in note for note in second.notes)
+    from factorlab import gradebook
+    paths = gradebook.write(result, tmp_path / "out")
+    assert json.loads(paths["json"].read_text())["submissions"][0]["source"].endswith("bad\\xffname")
+
+
+def test_a_git_bomb_is_cut_off_as_it_is_archived(tmp_path):
+    """A tree that names the same subtree ten times, five levels deep: a few KiB of repository, 100,000 files."""
+    repo = tmp_path / "bomb"
+    commit_all_env = {**os.environ, "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@b", "GIT_COMMITTER_NAME": "a",
+                      "GIT_COMMITTER_EMAIL": "a@b"}
+
+    def git(*args, data=None):
+        return subprocess.run(["git", "-C", str(repo), *args], input=data, capture_output=True, check=True,
+                              env=commit_all_env).stdout.strip().decode()
+
+    repo.mkdir()
+    git("init", "-q")
+    blob = git("hash-object", "-w", "--stdin", data=b"x" * 1024)
+    entry = f"100644 blob {blob}\t"
+    for _ in range(5):
+        tree = git("mktree", data="".join(f"{entry}{n}\n" for n in range(10)).encode())
+        entry = f"040000 tree {tree}\t"
+    top = git("mktree", data=f"040000 tree {tree}\texercises\n".encode())
+    commit = git("commit-tree", top, "-m", "bomb")
+    git("update-ref", "refs/heads/master", commit)
+    git("symbolic-ref", "HEAD", "refs/heads/master")
+    (repo / "exercises").mkdir()
+    taken = grading.take(str(repo), 0, tmp_path / "work", catalogue.load(ROOT))
+    assert taken.status == grading.REJECTED and "over the limit" in taken.reason, taken.reason
+    assert not any((tmp_path / "work").rglob("*.tar"))

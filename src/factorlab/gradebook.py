@@ -16,7 +16,7 @@ from .scorecard import ROMAN
 
 SCHEMA = "factorlab-grades"
 SCHEMA_VERSION = 1
-CSV_COLUMNS = ("id", "exercise", "factor", "check", "status", "seconds", "message")
+CSV_COLUMNS = ("id", "exercise", "factor", "check", "status", "seconds", "message", "source")
 
 
 @dataclass
@@ -64,17 +64,18 @@ def rows(grading: Grading) -> list[dict]:
     for sub in grading.submissions:
         if sub.status == REJECTED:
             found.append({"id": sub.id, "exercise": "", "factor": "", "check": "", "status": REJECTED, "seconds": "",
-                          "message": sub.reason})
+                          "message": sub.reason, "source": sub.source})
             continue
         for exercise in grading.exercises:
             verdict = cell(sub, exercise)
             if verdict.status == MISSING:
                 found.append({"id": sub.id, "exercise": exercise.id, "factor": exercise.factor, "check": "",
-                              "status": MISSING, "seconds": "",
+                              "status": MISSING, "seconds": "", "source": sub.source,
                               "message": f"exercises/{exercise.id} is not in the submission"})
             for r in verdict.results:
                 found.append({"id": sub.id, "exercise": exercise.id, "factor": r.factor, "check": r.check,
-                              "status": r.status, "seconds": f"{r.duration_s:.2f}", "message": r.message})
+                              "status": r.status, "seconds": f"{r.duration_s:.2f}", "message": r.message,
+                              "source": sub.source})
     return found
 
 
@@ -113,13 +114,14 @@ def write(grading: Grading, out: Path, commit: str | None = None) -> dict[str, P
     """Write the three files into out; return their paths by kind."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out / "grades.csv", "json": out / "grades.json", "html": out / "report.html"}
-    with open(paths["csv"], "w", newline="", encoding="utf-8") as handle:
+    with open(paths["csv"], "w", newline="", encoding="utf-8", errors="backslashreplace") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         writer.writerows({key: _inert(value) for key, value in row.items()} for row in rows(grading))
     data = to_dict(grading, commit)
-    paths["json"].write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    paths["html"].write_text(to_html(grading, data), encoding="utf-8")
+    paths["json"].write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8",
+                             errors="backslashreplace")
+    paths["html"].write_text(to_html(grading, data), encoding="utf-8", errors="backslashreplace")
     return paths
 
 

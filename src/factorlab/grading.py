@@ -15,12 +15,14 @@ verdict: such a folder is checked once, and the verdict is shared (the report sa
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import stat
 import subprocess
 import tarfile
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -36,13 +38,39 @@ from .results import ERROR, CheckResult, Report
 GRADED, REJECTED = "graded", "rejected"
 MISSING = "missing"  # an exercise the submission does not hold
 GIT_TIMEOUT = 60
-SAFE_GIT = ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "core.excludesFile=/dev/null",
+SAFE_GIT = ["git", "-c", "safe.bareRepository=explicit", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
+            "-c", "core.excludesFile=/dev/null",
             "-c", "core.attributesFile=/dev/null", "-c", "protocol.allow=never", "-c", "protocol.file.allow=always",
             "-c", "core.symlinks=true"]
 COMMIT_ENV = {"GIT_AUTHOR_NAME": "factorlab grade", "GIT_AUTHOR_EMAIL": "grade@factorlab.invalid",
               "GIT_COMMITTER_NAME": "factorlab grade", "GIT_COMMITTER_EMAIL": "grade@factorlab.invalid",
               "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
               "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_TERMINAL_PROMPT": "0"}
+
+
+# For every git this process runs, the checks' own included: a repository is only ever one named outright or a
+# .git folder (never a folder that merely looks like one, which a submission can hold), and no config of a
+# repository's may run a command. Config given this way overrides any repository's own.
+HARDENED_GIT = {"safe.bareRepository": "explicit", "core.fsmonitor": "false", "core.hooksPath": "/dev/null",
+                "protocol.ext.allow": "never", "core.sshCommand": "false"}
+
+
+@contextlib.contextmanager
+def hardened_git(environ=os.environ):
+    """While it lasts, every git started from this process also reads HARDENED_GIT (GIT_CONFIG_COUNT/KEY/VALUE,
+    which outrank a repository's own config); the environment is restored afterwards."""
+    saved = {k: v for k, v in environ.items() if k.startswith("GIT_CONFIG_")}
+    count = int(environ.get("GIT_CONFIG_COUNT", "0") or 0)
+    for key, value in HARDENED_GIT.items():
+        environ[f"GIT_CONFIG_KEY_{count}"], environ[f"GIT_CONFIG_VALUE_{count}"] = key, value
+        count += 1
+    environ["GIT_CONFIG_COUNT"] = str(count)
+    try:
+        yield
+    finally:
+        for key in [k for k in environ if k.startswith("GIT_CONFIG_")]:
+            del environ[key]
+        environ.update(saved)
 
 
 @dataclass
@@ -115,14 +143,20 @@ def _git(args: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
 
 
 def is_checkout(folder: Path) -> bool:
-    """Is folder the top of a git work tree?"""
-    if not (folder / ".git").exists():
+    """Is folder the top of a git work tree whose repository is its own .git folder? (A .git file points
+    elsewhere, as may alternates or a commondir: that is some other repository on this disk, not graded.)"""
+    dot_git = folder / ".git"
+    if dot_git.is_symlink() or not dot_git.is_dir():
         return False
+    if (dot_git / "objects" / "info" / "alternates").exists() or (dot_git / "commondir").exists():
+        raise intake.Rejected("a git checkout whose repository borrows objects from elsewhere on this disk "
+                              "(alternates or a shared commondir): clone it normally and give the clone")
     try:
-        done = _git(["rev-parse", "--show-toplevel"], folder, text=True)
+        done = _git(["rev-parse", "--show-toplevel"], folder)
     except (OSError, subprocess.SubprocessError):
         return False
-    return done.returncode == 0 and Path(done.stdout.strip()).resolve() == folder.resolve()
+    top = os.fsdecode(done.stdout.rstrip(b"\n"))
+    return done.returncode == 0 and Path(top).resolve() == folder.resolve()
 
 
 def _pack_folder(folder: Path, tar_path: Path, limits: intake.Limits) -> None:
@@ -150,26 +184,79 @@ def _pack_folder(folder: Path, tar_path: Path, limits: intake.Limits) -> None:
                     tar.addfile(info, handle)
 
 
-def _archive_checkout(folder: Path, tar_path: Path) -> None:
-    """A git checkout's last commit as a tar (what the learner committed and pushed, not their loose files).
+def _archive_checkout(folder: Path, tar_path: Path, limits: intake.Limits) -> None:
+    """A git checkout's last commit as a tar of its exercises/ (and manifest): what the learner committed and
+    pushed, not their loose files.
 
     Read from a bare clone, never from the checkout itself: the checkout's own config could define a filter or
     a hook that runs a command (git archive applies smudge filters the config names). A clone takes the
-    objects and refs, not the config."""
+    objects and refs, not the config. The repository's size is judged before the clone, and the tar is cut off
+    at the archive limit as it is written: a small repository can hold a tree that unpacks to gigabytes."""
+    _judge_repository_size(folder / ".git", limits)
     bare = tar_path.with_suffix(".git")
     try:
         cloned = _git(["clone", "-q", "--bare", "--no-local", "--", str(folder.resolve()), str(bare)], tar_path.parent)
         if cloned.returncode != 0:
-            raise intake.Rejected("a git checkout that cannot be cloned: "
-                                  + (cloned.stderr.decode(errors="replace").strip().splitlines() or ["?"])[-1])
-        done = _git(["--git-dir", str(bare), "archive", "--format=tar", "-o", str(tar_path), "HEAD"], tar_path.parent)
-    except subprocess.TimeoutExpired:
-        raise intake.Rejected(f"reading the git checkout took longer than {GIT_TIMEOUT} s") from None
+            raise intake.Rejected("a git checkout that cannot be cloned: " + _last_line(cloned.stderr, "?"))
+        listed = _git(["--git-dir", str(bare), "ls-tree", "-z", "--name-only", "HEAD"], tar_path.parent)
+        if listed.returncode != 0:
+            raise intake.Rejected("a git checkout whose last commit cannot be read: "
+                                  + _last_line(listed.stderr, "no commits"))
+        top = {os.fsdecode(name) for name in listed.stdout.split(b"\0") if name}
+        if "exercises" not in top:
+            raise intake.Rejected("no exercises/ folder in its last commit: expected a clone of the course")
+        paths = ["exercises", *([submission.MANIFEST] if submission.MANIFEST in top else [])]
+        _stream_to(tar_path, [*SAFE_GIT, "--git-dir", str(bare), "archive", "--format=tar", "HEAD", "--", *paths],
+                   limits.max_archive_bytes)
     finally:
         shutil.rmtree(bare, ignore_errors=True)
-    if done.returncode != 0:
-        raise intake.Rejected("a git checkout whose last commit cannot be read: "
-                              + (done.stderr.decode(errors="replace").strip().splitlines() or ["no commits"])[-1])
+
+
+def _judge_repository_size(git_dir: Path, limits: intake.Limits) -> None:
+    cap, total = 10 * limits.max_archive_bytes, 0
+    for here, _, names in os.walk(git_dir):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(here, name)).st_size
+            except OSError:
+                continue
+        if total > cap:
+            raise intake.Rejected(f"a git repository over {cap // 2**20} MiB: too large to grade (its exercises "
+                                  "alone, as an archive, would do)")
+
+
+def _stream_to(path: Path, command: list[str], cap: int) -> None:
+    """Run command, writing its output to path; stop it (Rejected) past cap bytes or GIT_TIMEOUT seconds."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("GIT_")}, **COMMIT_ENV}
+    with open(path, "wb") as out, tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, env=env)
+        timer = threading.Timer(GIT_TIMEOUT, proc.kill)
+        timer.start()
+        written = 0
+        try:
+            while chunk := proc.stdout.read(1 << 16):
+                written += len(chunk)
+                if written > cap:
+                    raise intake.Rejected(f"its last commit's exercises make an archive over the limit of "
+                                          f"{cap} bytes (a git bomb?)")
+                out.write(chunk)
+            code = proc.wait()  # its output ended: it has exited, or the timer killed it
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            timer.cancel()
+            proc.stdout.close()
+        if code != 0:
+            errors.seek(0)
+            raise intake.Rejected("git could not archive its last commit"
+                                  + (f" within {GIT_TIMEOUT} s" if code < 0 else ": " + _last_line(errors.read(), "?")))
+
+
+def _last_line(data: bytes, default: str) -> str:
+    lines = data.decode(errors="replace").strip().splitlines()
+    return lines[-1][:200] if lines else default
 
 
 def _find_root(unpacked: Path) -> Path:
@@ -210,7 +297,7 @@ def _commit(root: Path) -> None:
 def take(source: str, index: int, workspace: Path, catalogue: cat.Catalogue,
          limits: intake.Limits = intake.LIMITS) -> Submission:
     """Bring one submission into workspace/index (unpacked, checked against its manifest, committed)."""
-    sub = Submission(source)
+    sub = Submission(printable(source))
     path = Path(source).expanduser()
     sub.id = _name_of(path)
     here = workspace / f"{index:03d}"
@@ -223,7 +310,7 @@ def take(source: str, index: int, workspace: Path, catalogue: cat.Catalogue,
         elif path.is_dir():
             archive = here / "source.tar"
             if is_checkout(path):
-                _archive_checkout(path, archive)
+                _archive_checkout(path, archive, limits)
                 sub.notes.append("a git checkout: its last commit was graded")
             else:
                 _pack_folder(path, archive, limits)
@@ -242,6 +329,8 @@ def take(source: str, index: int, workspace: Path, catalogue: cat.Catalogue,
         else:
             student = sub.manifest.get("student")
             if isinstance(student, str) and submission.STUDENT.match(student):
+                if student != sub.id and not sub.id.startswith(student):
+                    sub.notes.append(f"its manifest names {student!r}, its name says {sub.id!r}: graded as {student!r}")
                 sub.id = student
             else:
                 sub.notes.append(f"{submission.MANIFEST} names no usable student id: the id is the file's name")
@@ -258,10 +347,15 @@ def take(source: str, index: int, workspace: Path, catalogue: cat.Catalogue,
     except intake.Rejected as exc:
         shutil.rmtree(here, ignore_errors=True)
         return sub.reject(str(exc))
-    except (OSError, subprocess.SubprocessError) as exc:
+    except Exception as exc:  # whatever one submission does, the others are graded
         shutil.rmtree(here, ignore_errors=True)
-        return sub.reject(f"could not be read: {type(exc).__name__}: {exc}")
+        return sub.reject(printable(f"could not be read: {type(exc).__name__}: {exc}"))
     return sub
+
+
+def printable(text: str) -> str:
+    """text as it can be written to UTF-8 files: a name that is not UTF-8 shows its bytes as \\xNN."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _name_of(path: Path) -> str:
@@ -275,15 +369,17 @@ def _name_of(path: Path) -> str:
 
 
 def mark_duplicates(subs: list[Submission]) -> None:
-    """A second submission with an id already given is rejected (the first one given is graded)."""
-    first: dict[str, Submission] = {}
+    """Submissions that give the same student id are all rejected, each naming the others: which one is the
+    student's is for the instructor to find out (a manifest's id is whatever its maker wrote)."""
+    holders: dict[str, list[Submission]] = {}
     for sub in subs:
-        if sub.status != GRADED:
-            continue
-        if sub.id in first:
-            sub.reject(f"duplicate student id {sub.id!r}: {first[sub.id].source} has it too and is the one graded")
-        else:
-            first[sub.id] = sub
+        if sub.status == GRADED:
+            holders.setdefault(sub.id, []).append(sub)
+    for student, same in holders.items():
+        if len(same) > 1:
+            for sub in same:
+                others = ", ".join(o.source for o in same if o is not sub)
+                sub.reject(f"duplicate student id {student!r}: {others} gives it too; none of them is graded")
 
 
 # -- checking ---------------------------------------------------------------------------------------------
@@ -292,8 +388,19 @@ def mark_duplicates(subs: list[Submission]) -> None:
 def content_key(exercise: cat.Exercise, folder: Path, cumulative: bool = True) -> str:
     """Same exercise, same checks and same files: same verdict."""
     digest = hashlib.sha256(f"{exercise.id}\0{cumulative}\0".encode())
-    for name, value in sorted(files.snapshot(folder, content=True).items()):
-        digest.update(f"{name}\0{value}\0".encode())
+    for here, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted([*dirs, *names]):
+            path = os.path.join(here, name)
+            rel = os.path.relpath(path, folder).encode("utf-8", "surrogateescape")
+            if os.path.islink(path):
+                what = b"link\0" + os.fsencode(os.readlink(path))
+            elif os.path.isdir(path):
+                what = b"folder"
+            else:
+                with open(path, "rb") as handle:
+                    what = b"file\0" + hashlib.sha256(handle.read()).digest()
+            digest.update(rel + b"\0" + what + b"\0")
     return digest.hexdigest()
 
 
@@ -302,13 +409,23 @@ def grade(sources: list[str], catalogue: cat.Catalogue, exercises: list[cat.Exer
           on_start: Callable[[int], None] | None = None,
           on_done: Callable[[Submission, cat.Exercise], None] | None = None) -> Grading:
     """Take every submission in, then check each exercise folder they hold, jobs at a time."""
+    with hardened_git():
+        return _grade(sources, catalogue, exercises, workspace, runner, jobs, cumulative, limits, on_start, on_done)
+
+
+def _grade(sources, catalogue, exercises, workspace, runner, jobs, cumulative, limits, on_start, on_done) -> Grading:
     started = time.monotonic()
     subs = [take(source, i, workspace, catalogue, limits) for i, source in enumerate(sources)]
     mark_duplicates(subs)
     units: list[tuple[Submission, cat.Exercise]] = []
     for sub in subs:
         for exercise in exercises if sub.status == GRADED else ():
-            if (sub.root / "exercises" / exercise.id).is_dir():
+            folder = sub.root / "exercises" / exercise.id
+            if folder.is_symlink():
+                sub.notes.append(f"exercises/{exercise.id} is a link to {os.readlink(folder)!r}, not a folder: "
+                                 "not graded")
+                sub.missing.append(exercise.id)
+            elif folder.is_dir():
                 units.append((sub, exercise))
             else:
                 sub.missing.append(exercise.id)

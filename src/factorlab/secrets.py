@@ -35,12 +35,15 @@ FORMATS = (
     ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
     ("an OpenAI-style API key", re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9_-]{32,}")),
 )
-URL_PASSWORD = re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@'\"]+:(?P<password>[^@\s/'\"]+)@", re.I)
+URL_PASSWORD = re.compile(r"\b[a-z][a-z0-9+.-]*://(?P<user>[^/\s:@'\"]*):(?P<password>[^@\s/'\"]+)@"
+                          r"(?P<host>[^/\s:'\"?#]*)", re.I)
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0", ""}
+BEARER = re.compile(r"\bBearer\s+(?P<value>[A-Za-z0-9._~+/=-]{16,})")
+# NAME=value, NAME: value, "name": "value" anywhere on a line (JSON, YAML, .env, shell, docs)
+NAMED_VALUE = re.compile(r"[\"']?(?P<name>[A-Za-z_][\w.-]*)[\"']?\s*[:=]\s*[\"']?(?P<value>[^\"'\s#,}]+)")
 # Made up on purpose: factor III's placeholders (change-me, <your token>, …), and values that say they are fake,
 # samples or for tests (the legacy app's FAKE-… secrets), or are a template's {field}.
-MADE_UP = re.compile(r"fake|sample|dummy|insecure|(^|[-_ ])tests?([-_ ]|$)|^\{|\{\{|\$\(", re.I)
-SETTING = re.compile(r"^\s*(?:export\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)\s*[:=]\s*(?P<quote>[\"']?)"
-                     r"(?P<value>[^\"'\s#]+)")
+MADE_UP = re.compile(r"fake|sample|dummy|insecure|^tests?([-_ ]|$)|^\{|\{\{|\$\(", re.I)
 TEXT_LIMIT = 1024 * 1024
 
 
@@ -59,9 +62,9 @@ def made_up(value: str) -> bool:
 
 
 def random_looking(value: str) -> bool:
-    """A value nobody types as a placeholder: 12 characters or more, no spaces, letters and digits mixed, and
+    """A value nobody types as a placeholder: 10 characters or more, no spaces, letters and digits mixed, and
     varied (about 3 bits of entropy per character or more: a token_hex has 4)."""
-    if len(value) < 12 or " " in value or made_up(value):
+    if len(value) < 10 or " " in value or made_up(value):
         return False
     if not (any(c.isdigit() for c in value) and any(c.isalpha() for c in value)):
         return False
@@ -69,9 +72,15 @@ def random_looking(value: str) -> bool:
     return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values()) >= 3.0
 
 
-def _real_password(password: str) -> bool:
-    """A password in a URL, unless it is short, made up or a reference ($VAR, ${VAR})."""
-    return len(password) >= 8 and not made_up(password)
+def _real_password(user: str, password: str, host: str) -> bool:
+    """A password in a URL: a random-looking one anywhere; on a real host, any that is not made up. A local
+    development default (postgres:postgres@localhost, shortly:dev@db, a compose service) is not a secret."""
+    if made_up(password) or password == user:
+        return False
+    if random_looking(password):
+        return True
+    local = host.lower() in LOCAL_HOSTS or "." not in host
+    return not local and len(password) >= 8
 
 
 def find(name: str, data: bytes) -> list[Finding]:
@@ -91,23 +100,28 @@ def find(name: str, data: bytes) -> list[Finding]:
             if pattern.search(line):
                 found.append(Finding(name, number, what))
         for match in URL_PASSWORD.finditer(line):
-            if _real_password(match["password"]):
+            if _real_password(match["user"], match["password"], match["host"]):
                 found.append(Finding(name, number, "a URL with a password in it"))
-    if base.endswith(".py"):
-        found += _python_settings(name, text)
-    else:
+        for match in BEARER.finditer(line):
+            if random_looking(match["value"]):
+                found.append(Finding(name, number, "a bearer token"))
+    parsed = _python_settings(name, text) if base.endswith(".py") else None
+    if parsed is not None:
+        found += parsed
+    else:  # not Python, or Python that does not parse: read as text
         for number, line in enumerate(text.splitlines(), 1):
-            match = SETTING.match(line)
-            if match and SECRET_NAME.search(match["name"]) and random_looking(match["value"]):
-                found.append(Finding(name, number, f"a random-looking value given to {match['name']}"))
+            for match in NAMED_VALUE.finditer(line):
+                if SECRET_NAME.search(match["name"]) and random_looking(match["value"]):
+                    found.append(Finding(name, number, f"a random-looking value given to {match['name']}"))
     return sorted(set(found), key=lambda f: (f.line, f.what))
 
 
-def _python_settings(name: str, text: str) -> list[Finding]:
+def _python_settings(name: str, text: str) -> list[Finding] | None:
+    """Secrets in Python read as code, or None when it does not parse."""
     try:
         tree = ast.parse(text)
-    except (SyntaxError, ValueError):
-        return []  # not Python a learner could run; the text rules above still applied
+    except (SyntaxError, ValueError, RecursionError):
+        return None
     found = []
 
     def judge(setting: str | None, value: ast.AST, line: int) -> None:
@@ -125,6 +139,13 @@ def _python_settings(name: str, text: str) -> list[Finding]:
                 judge(keyword.arg, keyword.value, node.lineno)
             if len(node.args) >= 2 and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
                 judge(node.args[0].value, node.args[1], node.lineno)  # getenv("X_TOKEN", "…"), setdefault(…)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            positional = node.args.posonlyargs + node.args.args
+            pairs = [*zip(positional[len(positional) - len(node.args.defaults):], node.args.defaults),
+                     *zip(node.args.kwonlyargs, node.args.kw_defaults)]
+            for arg, default in pairs:
+                if default is not None:
+                    judge(arg.arg, default, node.lineno)
         elif isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values):
                 if isinstance(key, ast.Constant) and isinstance(key.value, str):
