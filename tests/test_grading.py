@@ -61,12 +61,14 @@ def verdicts(out: Path) -> dict[tuple[str, str, str], str]:
     return {(r["id"], r["exercise"], r["check"]): r["status"] for r in rows_of(out)}
 
 
+GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@b", "GIT_COMMITTER_NAME": "a",
+           "GIT_COMMITTER_EMAIL": "a@b"}
+
+
 def commit_all(folder: Path) -> None:
     """Make folder a git repository with everything in one commit."""
-    env = {**os.environ, "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@b", "GIT_COMMITTER_NAME": "a",
-           "GIT_COMMITTER_EMAIL": "a@b"}
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "x"]):
-        subprocess.run(["git", "-C", str(folder), *args], check=True, env=env, capture_output=True)
+        subprocess.run(["git", "-C", str(folder), *args], check=True, env=GIT_ENV, capture_output=True)
 
 
 def tree(folder: Path) -> set[str]:
@@ -438,12 +440,9 @@ def test_names_that_are_not_utf8_and_links_between_exercises_never_stop_the_grad
 def test_a_git_bomb_is_cut_off_as_it_is_archived(tmp_path):
     """A tree that names the same subtree ten times, five levels deep: a few KiB of repository, 100,000 files."""
     repo = tmp_path / "bomb"
-    commit_all_env = {**os.environ, "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@b", "GIT_COMMITTER_NAME": "a",
-                      "GIT_COMMITTER_EMAIL": "a@b"}
-
     def git(*args, data=None):
         return subprocess.run(["git", "-C", str(repo), *args], input=data, capture_output=True, check=True,
-                              env=commit_all_env).stdout.strip().decode()
+                              env=GIT_ENV).stdout.strip().decode()
 
     repo.mkdir()
     git("init", "-q")

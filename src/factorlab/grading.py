@@ -280,7 +280,10 @@ def _drop_git_folders(root: Path) -> list[str]:
             if name.lower() == ".git":
                 path = Path(here, name)
                 dropped.append(path.relative_to(root).as_posix())
-                shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
         dirs[:] = [d for d in dirs if d.lower() != ".git"]
     return dropped
 
